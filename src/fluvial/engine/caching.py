@@ -1,0 +1,127 @@
+"""Cache lookups and result persistence for one task run (called by the task engine).
+
+The key comes from the task's cache policy. A record is a file in the task's result
+storage (default ``$FLUVIAL_HOME/storage``) named by the key, written atomically, with
+its expiry in the header. A hit ends the run ``Cached`` with the stored value; a
+missing, expired or corrupted record is a miss (a corrupted one is logged, naming the
+file) and the task computes again, overwriting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fluvial import states as st
+from fluvial.runs import TaskRun, bind_parameters
+from fluvial.states import State
+
+__all__ = ["CacheSession", "persist", "session", "storage_for"]
+
+logger = logging.getLogger("fluvial.caching")
+
+_stores: dict[str, Any] = {}
+
+
+def storage_for(task: Any) -> Any:
+    """The ``ResultStore`` of a task (its ``result_storage`` or the default directory)."""
+    from fluvial.serialization import ResultStore, default_storage_dir
+
+    directory = task.result_storage
+    path = Path(directory) if directory is not None else default_storage_dir()
+    key = str(path)
+    result_store = _stores.get(key)
+    if result_store is None:
+        result_store = _stores[key] = ResultStore(path)
+    return result_store
+
+
+def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str | None:
+    inputs = bind_parameters(task.fn, args, kwargs)
+    return task.cache_policy.compute_key(task, task_run, inputs)
+
+
+class CacheSession:
+    """One task run's view of the cache: ``hit`` (a ``Cached`` state or None) and ``save``."""
+
+    __slots__ = ("task", "task_run", "key", "hit")
+
+    def __init__(self, task: Any, task_run: TaskRun, key: str | None) -> None:
+        self.task = task
+        self.task_run = task_run
+        self.key = key
+        self.hit: State | None = None
+
+    def save(self, state: State) -> None:
+        if state.is_completed():
+            persist(self.task, self.task_run, self.key, state)
+
+
+@contextlib.contextmanager
+def session(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> Iterator[CacheSession]:
+    """Look the run up in the cache; with SERIALIZABLE isolation hold the key's lock
+    until the block ends, so concurrent runs with the same key compute once."""
+    try:
+        key = compute_key(task, task_run, args, kwargs)
+    except TypeError as exc:  # unhashable input: the error names the parameter
+        raise TypeError(f"task {task.name!r}: cannot compute a cache key: {exc}") from exc
+    cache = CacheSession(task, task_run, key)
+    if key is None:
+        yield cache
+        return
+    if task.cache_policy.isolation_level == "SERIALIZABLE":
+        with _key_lock(task, key):
+            if not task.refresh_cache:
+                cache.hit = _read(task, key)
+            yield cache
+        return
+    if not task.refresh_cache:
+        cache.hit = _read(task, key)
+    yield cache
+
+
+def _read(task: Any, key: str) -> State | None:
+    from fluvial.serialization import ResultRecordError
+
+    result_store = storage_for(task)
+    if not result_store.exists(key):
+        return None
+    try:
+        meta = result_store.read_meta(key)
+        if meta.expires_at is not None and meta.expires_at < time.time():
+            return None
+        value = result_store.read(key)
+    except ResultRecordError as exc:
+        logger.warning("Cache record unusable, computing again: %s", exc)
+        return None
+    return st.Cached(value, message=f"Cache hit for key {key[:12]}")
+
+
+def persist(task: Any, task_run: TaskRun, key: str | None, state: State) -> None:
+    """Write a completed state's result (under its cache key, else its run id)."""
+    if key is None and not task.persist_result:
+        return
+    expires = None
+    if task.cache_expiration is not None:
+        expires = time.time() + task.cache_expiration.total_seconds()
+    storage_for(task).write(key if key is not None else task_run.id.hex, state.data,
+                            task.result_serializer or "cloudpickle", expires_at=expires)
+
+
+@contextlib.contextmanager
+def _key_lock(task: Any, key: str) -> Iterator[None]:
+    directory = Path(storage_for(task).directory) / ".locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / f"{key}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,0 +1,85 @@
+"""From a call of ``Task.submit`` / ``Task.map`` to task runs handed to the runner.
+
+This is the driver side of the engine: it finds the futures in the arguments (data
+dependencies) and in ``wait_for`` (ordering only), builds the ``TaskRun`` records
+and registers each run with the flow run's tracker. Runners then decide when and
+where each run executes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from fluvial.context import _flow_run, current_tags
+from fluvial.engine.arguments import extract, extract_call
+from fluvial.futures import Future
+
+if TYPE_CHECKING:
+    from fluvial.engine.tracking import RunTracker
+    from fluvial.runners.base import TaskRunner
+    from fluvial.runs import TaskRun
+    from fluvial.tasks import Task
+
+__all__ = ["Submission", "current_runner", "prepare"]
+
+
+class Submission:
+    """One task run ready to hand to a runner: its upstream futures (data first)."""
+
+    __slots__ = ("task_run", "upstreams", "n_data")
+
+    def __init__(self, task_run: TaskRun, upstreams: list[Future], n_data: int) -> None:
+        self.task_run = task_run
+        self.upstreams = upstreams
+        self.n_data = n_data
+
+
+def wait_for_futures(task: Task, wait_for: Iterable[Any] | None) -> list[Future]:
+    if wait_for is None:
+        return []
+    if isinstance(wait_for, Future):
+        wait_for = [wait_for]
+    found: list[Future] = []
+    for item in wait_for:
+        extract(item, found)
+    return found
+
+
+def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
+    """Replace futures in ``task_run``'s arguments by markers; collect its upstreams."""
+    found: list[Future] = []
+    task_run.args, task_run.kwargs = extract_call(task_run.args, task_run.kwargs, found)
+    n_data = len(found)
+    if waits:
+        found.extend(waits)
+    if found:
+        task_run.upstream_names = tuple(f.task_name for f in found)
+    if task_run.task.cache_policy is not None:
+        _prepare_cache_context(task_run)
+    return Submission(task_run, found, n_data)
+
+
+def _prepare_cache_context(task_run: TaskRun) -> None:
+    from fluvial.cache_policies import needs_flow_parameters
+
+    if needs_flow_parameters(task_run.task.cache_policy):
+        from fluvial.serialization import hash_inputs
+
+        ctx = _flow_run.get()
+        task_run.flow_parameters_hash = hash_inputs(ctx.flow_run.parameters if ctx else {})
+
+
+def current_runner() -> tuple[TaskRunner, RunTracker | None, Any]:
+    """The runner, tracker and flow run id that new task runs belong to."""
+    ctx = _flow_run.get()
+    if ctx is not None:
+        return ctx.task_runner, ctx.tracker, ctx.flow_run.id
+    from fluvial.runners.threads import default_runner
+
+    return default_runner(), None, None
+
+
+def effective_tags(task: Task) -> frozenset[str]:
+    ctx_tags = current_tags()
+    return task.tags | ctx_tags if ctx_tags else task.tags

@@ -1,0 +1,165 @@
+"""The state machine of one task run: the code that runs wherever the task runs.
+
+``run_task(task_run, upstream_states)`` is called by every runner — in a pool thread,
+a worker process, a Dask worker or a Ray worker — and returns the final ``State``.
+It never raises for a task's own failure. In order it:
+
+1. ends ``NotReady`` if an upstream (data or ``wait_for``) did not complete;
+2. puts upstream results into the arguments;
+3. answers from the cache if the task's cache policy finds a valid record;
+4. calls the function (under ``timeout_seconds`` if set), retrying failed attempts
+   with the task's delays while ``retries`` and ``retry_condition_fn`` allow;
+5. persists the result if asked, then calls the completion or failure hooks once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fluvial import states as st
+from fluvial.context import TaskRunContext, _flow_run, _task_run
+from fluvial.engine import caching
+from fluvial.engine.arguments import resolve_call
+from fluvial.engine.hooks import call_hooks
+from fluvial.engine.timeouts import call_with_timeout, run_coroutine
+from fluvial.exceptions import TaskTimeoutError, UpstreamTaskError
+from fluvial.logging import print_as_log
+from fluvial.runs import TaskRun
+from fluvial.states import State, StateType
+
+__all__ = ["run_task", "upstream_failure"]
+
+logger = logging.getLogger("fluvial.task_runs")
+
+
+def upstream_failure(task_run: TaskRun, upstream_name: str, upstream: State) -> State:
+    """The ``NotReady`` state of a task run whose upstream did not complete."""
+    message = (
+        f"Task run {task_run.task.name!r} did not run: upstream task run {upstream_name!r} "
+        f"ended in state {upstream.name!r}"
+    )
+    if upstream.message:
+        message += f" ({upstream.message})"
+    return st.NotReady(message, UpstreamTaskError(message))
+
+
+def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: int = 0) -> State:
+    """Run one task run to a final state. ``upstream_states[:n_data]`` feed the arguments."""
+    for i, upstream in enumerate(upstream_states):
+        if upstream.type is not StateType.COMPLETED:
+            names = task_run.upstream_names
+            return upstream_failure(task_run, names[i] if i < len(names) else "?", upstream)
+
+    args, kwargs = task_run.args, task_run.kwargs
+    if n_data:
+        args, kwargs = resolve_call(
+            args, kwargs, [s.data for s in upstream_states[:n_data]]
+        )
+
+    task = task_run.task
+    token = _task_run.set(TaskRunContext(task, task_run))
+    log_prints = task.log_prints
+    if log_prints is None:
+        flow_ctx = _flow_run.get()
+        log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
+    try:
+        if task.cache_policy is not None:
+            with caching.session(task, task_run, args, kwargs) as cache:
+                if cache.hit is not None:
+                    return _finish(task, task_run, cache.hit)
+                state = _run_attempts(task, task_run, args, kwargs, log_prints)
+                cache.save(state)
+        else:
+            state = _run_attempts(task, task_run, args, kwargs, log_prints)
+            if task.persist_result and state.type is StateType.COMPLETED:
+                caching.persist(task, task_run, None, state)
+        return _finish(task, task_run, state)
+    finally:
+        _task_run.reset(token)
+
+
+def _run_attempts(task: Any, task_run: TaskRun, args: tuple, kwargs: dict,
+                  log_prints: bool | None) -> State:
+    if log_prints:
+        with print_as_log(True):
+            return _attempts(task, task_run, args, kwargs)
+    return _attempts(task, task_run, args, kwargs)
+
+
+def _attempts(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> State:
+    fn = task.fn
+    timeout = task.timeout_seconds
+    while True:
+        task_run.run_count += 1
+        try:
+            if task.is_async:
+                result = run_coroutine(fn(*args, **kwargs), timeout, _what(task_run))
+            elif timeout is not None:
+                result = call_with_timeout(fn, args, kwargs, timeout, _what(task_run))
+            else:
+                result = fn(*args, **kwargs)
+        except TaskTimeoutError as exc:
+            state = st.TimedOut(exc, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the task's own failure becomes its state
+            state = st.Failed(exc)
+        else:
+            return _result_state(result)
+        if not _should_retry(task, task_run, state):
+            return state
+        delay = task.retry_delay_for(task_run.run_count)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("Task run %r - %s; retry %d of %d in %.3g s", task_run.name, state.message,
+                        task_run.run_count, task.retries, delay)
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _result_state(result: Any) -> State:
+    if isinstance(result, State):
+        return result
+    from fluvial.futures import Future
+
+    if isinstance(result, Future):
+        result.wait()
+        return result._final_state()
+    if inspect.iscoroutine(result):  # a sync function returned a coroutine: run it
+        return st.Completed(run_coroutine(result))
+    return st.Completed(result)
+
+
+def _should_retry(task: Any, task_run: TaskRun, state: State) -> bool:
+    if task_run.run_count > task.retries:
+        return False
+    condition = task.retry_condition_fn
+    if condition is None:
+        return True
+    try:
+        return bool(condition(task, task_run, state))
+    except Exception:
+        logger.exception("retry_condition_fn of task %r raised; not retrying", task.name)
+        return False
+
+
+def _finish(task: Any, task_run: TaskRun, state: State) -> State:
+    hooks = task.on_completion if state.type is StateType.COMPLETED else task.on_failure
+    if hooks and state.type in (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED):
+        call_hooks(hooks, task, task_run, state)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Task run %r - Finished in state %r", task_run.name, state)
+    return state
+
+
+def _what(task_run: TaskRun) -> str:
+    return f"Task run {task_run.name!r}"
+
+
+def retry_delay_jittered(delay: float, jitter_factor: float | None) -> float:
+    """``delay`` spread uniformly by ``±jitter_factor`` of itself (never below zero)."""
+    if not jitter_factor or delay <= 0:
+        return delay
+    return max(0.0, random.uniform(delay * (1 - jitter_factor), delay * (1 + jitter_factor)))

@@ -1,0 +1,96 @@
+"""Every exception fluvial raises on purpose, in one place.
+
+The tree::
+
+    FluvialError
+    ├── FlowError
+    │   └── ParameterTypeError        (also ValueError) flow arguments fail validation
+    ├── TaskError
+    │   ├── MappingLengthMismatch     (also ValueError) ``.map`` iterables differ in length
+    │   ├── MappingTypeError          (also TypeError)  ``.map`` got something that is not iterable
+    │   ├── UpstreamTaskError                            an upstream task failed; this one did not run
+    │   ├── TaskTimeoutError          (also TimeoutError) a task run passed its ``timeout_seconds``
+    │   ├── CrashedRun                                   the worker running a task died
+    │   └── SerializationFailure      (also TypeError)  an argument or result could not be pickled
+    ├── FlowTimeoutError              (also TimeoutError) a flow run passed its ``timeout_seconds``
+    ├── FailedRun                                        a failed state that carries no exception
+    ├── MissingContextError           (also RuntimeError) a run-only API was used outside a run
+    ├── RunnerError                   (also RuntimeError) a task runner is misused or unreachable
+    └── MissingDependencyError        (also ImportError) an optional extra is not installed
+
+Backend errors are translated where they enter fluvial and re-raised ``from`` the
+original, so a worker's traceback stays reachable as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class FluvialError(Exception):
+    """Base class of every error fluvial raises on purpose."""
+
+
+class FlowError(FluvialError):
+    """Something is wrong with a flow or a flow run."""
+
+
+class ParameterTypeError(FlowError, ValueError):
+    """A flow's arguments do not match its signature or type hints."""
+
+
+class TaskError(FluvialError):
+    """Something is wrong with a task or a task run."""
+
+
+class MappingLengthMismatch(TaskError, ValueError):
+    """The iterables given to ``Task.map`` have different lengths."""
+
+
+class MappingTypeError(TaskError, TypeError):
+    """An argument given to ``Task.map`` is not iterable."""
+
+
+class UpstreamTaskError(TaskError):
+    """A task did not run because a task it depends on did not complete."""
+
+
+class TaskTimeoutError(TaskError, TimeoutError):
+    """A task run exceeded its ``timeout_seconds``."""
+
+
+class FlowTimeoutError(FlowError, TimeoutError):
+    """A flow run exceeded its ``timeout_seconds``."""
+
+
+class CrashedRun(TaskError):
+    """The process or worker running a task died before reporting a result."""
+
+
+class SerializationFailure(TaskError, TypeError):
+    """An argument or a return value could not be serialized for a remote runner."""
+
+
+class FailedRun(FluvialError):
+    """Raised for a failed state that carries no exception of its own."""
+
+
+class MissingContextError(FluvialError, RuntimeError):
+    """A run-only API (``get_run_logger``, ``get_run_context`` ...) was used outside a run."""
+
+
+class RunnerError(FluvialError, RuntimeError):
+    """A task runner is used after shutdown, before start, or cannot reach its backend."""
+
+
+class MissingDependencyError(FluvialError, ImportError):
+    """An optional dependency is not installed; the message gives the install command."""
+
+
+class RemoteTraceback(Exception):
+    """Carries the formatted traceback of an exception raised in another process."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb

@@ -1,0 +1,127 @@
+"""``Flow`` and the ``@flow`` decorator.
+
+Calling a flow runs a flow run and returns its result (or its final ``State`` with
+``return_state=True``); calling one inside another makes a subflow. Calling an
+``async def`` flow returns a coroutine to await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from fluvial.engine.parameters import ParameterValidator
+from fluvial.runners.base import TaskRunner
+
+__all__ = ["Flow", "flow"]
+
+R = TypeVar("R")
+
+
+class Flow(Generic[R]):
+    """A function fluvial runs as a tracked flow run, its tasks on ``task_runner``."""
+
+    def __init__(
+        self,
+        fn: Callable[..., R],
+        name: str | None = None,
+        version: str | None = None,
+        description: str | None = None,
+        task_runner: TaskRunner | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        log_prints: bool | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        flow_run_name: str | Callable[..., str] | None = None,
+        persist_result: bool | None = None,
+        result_serializer: str | None = None,
+        result_storage: Any = None,
+    ) -> None:
+        from fluvial.tasks import _as_hooks, _check_number
+
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        owner = f"flow {self.name!r}"
+        _check_number(owner, "retries", retries, allow_none=False, integer=True)
+        _check_number(owner, "retry_delay_seconds", retry_delay_seconds, allow_none=False)
+        _check_number(owner, "timeout_seconds", timeout_seconds)
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"{owner}: timeout_seconds must be > 0, got {timeout_seconds!r}")
+        if isinstance(task_runner, type):
+            task_runner = task_runner()
+        if task_runner is not None and not isinstance(task_runner, TaskRunner):
+            raise TypeError(f"{owner}: task_runner must be a TaskRunner, got {task_runner!r}")
+        self.version = version
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.task_runner = task_runner
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.timeout_seconds = timeout_seconds
+        self.validate_parameters = validate_parameters
+        self.log_prints = log_prints
+        self.on_completion = _as_hooks("on_completion", on_completion)
+        self.on_failure = _as_hooks("on_failure", on_failure)
+        self.flow_run_name = flow_run_name
+        self.persist_result = persist_result
+        self.result_serializer = result_serializer
+        self.result_storage = result_storage
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.validator = ParameterValidator(fn, owner)
+        self._options = dict(
+            name=name, version=version, description=description, task_runner=task_runner,
+            retries=retries, retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds, validate_parameters=validate_parameters,
+            log_prints=log_prints, on_completion=on_completion, on_failure=on_failure,
+            flow_run_name=flow_run_name, persist_result=persist_result,
+            result_serializer=result_serializer, result_storage=result_storage,
+        )
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+    def with_options(self, **options: Any) -> Flow[R]:
+        """A copy of this flow with some options changed."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"flow {self.name!r}: unknown option(s) {sorted(unknown)}")
+        merged = {**self._options, **options}
+        if merged["name"] is None:
+            merged["name"] = self.name
+        return Flow(self.fn, **merged)
+
+    def render_run_name(self, parameters: dict[str, Any]) -> str | None:
+        template = self.flow_run_name
+        if template is None:
+            return None
+        if callable(template):
+            return str(template())
+        return template.format(**parameters)
+
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        from fluvial.engine.flow_engine import run_flow
+
+        if self.is_async:
+            return asyncio.to_thread(run_flow, self, args, kwargs, return_state)
+        return run_flow(self, args, kwargs, return_state)
+
+
+@overload
+def flow(__fn: Callable[..., R]) -> Flow[R]: ...
+
+
+@overload
+def flow(**options: Any) -> Callable[[Callable[..., R]], Flow[R]]: ...
+
+
+def flow(__fn: Any = None, **options: Any) -> Any:
+    """Make a function a flow: ``@flow`` or ``@flow(task_runner=..., retries=...)``."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)

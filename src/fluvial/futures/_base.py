@@ -1,0 +1,178 @@
+"""The one future type of fluvial, and the waiting helpers around it.
+
+Runners complete a ``Future`` with a final ``State``; everything else — waiting,
+callbacks, ``wait()`` and ``as_completed()`` — is written once here. A future
+allocates a ``threading.Event`` only when somebody actually blocks on it, so the
+millions of futures nobody waits on cost a few attributes each.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+from uuid import UUID
+
+from fluvial.states import State, StateType
+
+if TYPE_CHECKING:
+    from fluvial.engine.tracking import RunTracker
+
+__all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as_completed", "wait"]
+
+_LOCK = threading.Lock()  # guards lazy events and callback lists of every future
+
+
+class Future:
+    """The eventual final state of one task run."""
+
+    __slots__ = ("task_run_id", "task_name", "_state", "_event", "_callbacks", "_tracker",
+                 "_observed", "__weakref__")
+
+    def __init__(self, task_run_id: UUID, task_name: str,
+                 tracker: RunTracker | None = None) -> None:
+        self.task_run_id = task_run_id
+        self.task_name = task_name
+        self._state: State | None = None
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[Future], Any]] | None = None
+        self._tracker = tracker
+        self._observed = False
+
+    # -- backend side --------------------------------------------------------
+    def _complete(self, state: State) -> None:
+        """Settle this future with its final state (called once, by the runner)."""
+        with _LOCK:
+            if self._state is not None:
+                return
+            self._state = state
+            event, callbacks = self._event, self._callbacks
+            self._callbacks = None
+        if event is not None:
+            event.set()
+        if self._tracker is not None:
+            self._tracker.settled(self)
+        if callbacks:
+            for fn in callbacks:
+                _run_callback(fn, self)
+
+    def _final_state(self) -> State:
+        """The full final state; remote futures override this to fetch data lazily."""
+        assert self._state is not None
+        return self._state
+
+    # -- user side -------------------------------------------------------------
+    def done(self) -> bool:
+        return self._state is not None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run has a final state, or ``timeout`` seconds pass."""
+        self._observed = True
+        if self._state is not None:
+            return
+        with _LOCK:
+            if self._state is not None:
+                return
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        event.wait(timeout)
+
+    @property
+    def state(self) -> State:
+        """The final state if the run has ended, else a ``Pending`` state."""
+        self._observed = True
+        if self._state is None:
+            return State(StateType.PENDING, "Pending")
+        return self._final_state()
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """The task's return value; re-raises the task's exception if it failed."""
+        self.wait(timeout)
+        if self._state is None:
+            raise TimeoutError(
+                f"Task run {self.task_name!r} ({self.task_run_id}) did not finish within {timeout} s"
+            )
+        return self._final_state().result(raise_on_failure=raise_on_failure)
+
+    def add_done_callback(self, fn: Callable[[Future], Any]) -> None:
+        """Call ``fn(future)`` when the run ends (at once if it already has)."""
+        with _LOCK:
+            if self._state is None:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        _run_callback(fn, self)
+
+    def __repr__(self) -> str:
+        status = self._state.name if self._state is not None else "Pending"
+        return f"<Future {self.task_name!r} {status}>"
+
+
+PrefectFuture = Future
+
+
+def _run_callback(fn: Callable[[Future], Any], future: Future) -> None:
+    try:
+        fn(future)
+    except Exception:
+        logging.getLogger("fluvial").exception("done-callback %r of %r raised", fn, future)
+
+
+class FutureList(list[Future]):
+    """The futures of a ``Task.map``, with ``result()`` and ``wait()`` over all of them."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        wait(self, timeout=timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = []
+        for future in self:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            out.append(future.result(remaining, raise_on_failure=raise_on_failure))
+        return out
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    done: set[Future]
+    not_done: set[Future]
+
+
+def wait(futures: Iterable[Future], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait until every future is done or ``timeout`` passes; return ``(done, not_done)``."""
+    futures = list(futures)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for future in futures:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        future.wait(remaining)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    done = {f for f in futures if f.done()}
+    return DoneAndNotDoneFutures(done, set(futures) - done)
+
+
+def as_completed(futures: Iterable[Future], timeout: float | None = None) -> Iterator[Future]:
+    """Yield futures as they finish; raise ``TimeoutError`` if ``timeout`` passes first."""
+    pending = set(futures)
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    for future in pending:
+        future.add_done_callback(finished.put)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while pending:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(f"{len(pending)} (of the) futures did not finish within {timeout} s")
+        try:
+            future = finished.get(timeout=remaining)
+        except queue.Empty:
+            raise TimeoutError(
+                f"{len(pending)} (of the) futures did not finish within {timeout} s"
+            ) from None
+        future._observed = True
+        pending.discard(future)
+        yield future

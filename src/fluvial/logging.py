@@ -1,0 +1,110 @@
+"""Run loggers and ``log_prints``.
+
+``get_run_logger()`` returns a standard ``logging.LoggerAdapter`` whose records carry
+the run's name and id (``caplog`` and any handler see them). fluvial adds one console
+handler to the ``fluvial`` logger the first time a flow runs, unless the application
+configured handlers of its own. ``log_prints`` sends ``print`` output of a run to its
+logger: ``print`` is wrapped once, and the wrapper costs one context lookup when no
+run asked for it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from fluvial.context import _flow_run, _task_run
+from fluvial.exceptions import MissingContextError
+
+__all__ = ["disable_run_logger", "get_logger", "get_run_logger", "print_as_log"]
+
+_disabled: ContextVar[bool] = ContextVar("fluvial_run_logger_disabled", default=False)
+_print_logger: ContextVar[logging.LoggerAdapter | None] = ContextVar("fluvial_print_logger",
+                                                                      default=None)
+_configured = False
+_original_print = builtins.print
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    return logging.getLogger("fluvial" if name is None else f"fluvial.{name}")
+
+
+class RunLogger(logging.LoggerAdapter):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**self.extra, **kwargs.get("extra", {})}  # type: ignore[dict-item]
+        return f"{self.extra['run_name']} - {msg}", kwargs  # type: ignore[index]
+
+
+def get_run_logger() -> logging.LoggerAdapter:
+    """A logger for the current task run or flow run."""
+    if _disabled.get():
+        return logging.LoggerAdapter(logging.getLogger("fluvial.null.disabled"), {})
+    task_ctx = _task_run.get()
+    if task_ctx is not None:
+        run = task_ctx.task_run
+        extra = {"run_name": run.name, "task_run_id": str(run.id), "task_run_name": run.name,
+                 "flow_run_id": str(run.flow_run_id) if run.flow_run_id else None}
+        return RunLogger(logging.getLogger("fluvial.task_runs"), extra)
+    flow_ctx = _flow_run.get()
+    if flow_ctx is not None:
+        flow_run = flow_ctx.flow_run
+        extra = {"run_name": flow_run.name, "flow_run_id": str(flow_run.id),
+                 "flow_run_name": flow_run.name, "flow_name": flow_run.flow.name}
+        return RunLogger(logging.getLogger("fluvial.flow_runs"), extra)
+    raise MissingContextError("get_run_logger() was called outside a flow run or task run")
+
+
+@contextlib.contextmanager
+def disable_run_logger() -> Iterator[None]:
+    """Make ``get_run_logger()`` return a silent logger (for calling ``task.fn`` in tests)."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
+
+
+def configure_console() -> None:
+    """Add a console handler to the ``fluvial`` logger once, unless logging is set up."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    root_logger = logging.getLogger("fluvial")
+    if root_logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | "
+                                           "%(name)s - %(message)s", "%H:%M:%S"))
+    root_logger.addHandler(handler)
+    if root_logger.level == logging.NOTSET:
+        root_logger.setLevel(logging.INFO)
+
+
+def _logging_print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None,
+                   flush: bool = False) -> None:
+    logger = _print_logger.get()
+    if logger is None or file not in (None, sys.stdout):
+        _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+        return
+    logger.info((" " if sep is None else sep).join(str(a) for a in args))
+
+
+@contextlib.contextmanager
+def print_as_log(enabled: bool | None) -> Iterator[None]:
+    """Inside the block, ``print`` goes to the current run's logger when ``enabled``."""
+    if not enabled:
+        yield
+        return
+    if builtins.print is not _logging_print:
+        builtins.print = _logging_print
+    token = _print_logger.set(get_run_logger())
+    try:
+        yield
+    finally:
+        _print_logger.reset(token)

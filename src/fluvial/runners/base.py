@@ -1,0 +1,127 @@
+"""The task-runner contract, and the dependency gate shared by the local runners.
+
+A runner moves work and data; it does not implement retries, caching, timeouts or
+hooks (``fluvial.engine`` does, on the worker). The contract is small:
+
+* ``start()`` / ``shutdown()`` (or use it as a context manager);
+* ``submit(submission, tracker) -> Future`` — hand over one task run with the futures
+  it depends on; the runner must not occupy a worker until they are all done;
+* ``submit_many(submissions, tracker)`` — the same for a batch (``Task.map``), which
+  backends may send in one message;
+* ``duplicate()`` — a fresh, unstarted runner with the same settings, for subflows.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fluvial.exceptions import RunnerError
+from fluvial.futures import Future
+
+if TYPE_CHECKING:
+    from fluvial.context import FlowRunContext
+    from fluvial.engine.submission import Submission
+    from fluvial.engine.tracking import RunTracker
+
+__all__ = ["LocalTaskRunner", "TaskRunner"]
+
+
+class TaskRunner(abc.ABC):
+    """Where task runs execute."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._flow_ctx: FlowRunContext | None = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def start(self) -> None:
+        if self._started:
+            raise RunnerError(f"{self.name} is already started")
+        self._start()
+        self._started = True
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._started:
+            self._started = False
+            self._shutdown(wait)
+
+    def __enter__(self) -> TaskRunner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise RunnerError(f"{self.name} is not started (or was shut down); use it inside a flow "
+                              "or as a context manager")
+
+    @abc.abstractmethod
+    def _start(self) -> None: ...
+
+    @abc.abstractmethod
+    def _shutdown(self, wait: bool) -> None: ...
+
+    @abc.abstractmethod
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future: ...
+
+    def submit_many(
+        self, submissions: Sequence[Submission], tracker: RunTracker | None
+    ) -> list[Future]:
+        return [self.submit(s, tracker) for s in submissions]
+
+    @abc.abstractmethod
+    def duplicate(self) -> TaskRunner: ...
+
+    def __repr__(self) -> str:
+        return f"{self.name}()"
+
+
+class LocalTaskRunner(TaskRunner):
+    """A runner whose driver keeps dependency counts: a run is dispatched only once its
+    upstream futures are all done (threads, processes). Subclasses implement
+    ``_dispatch(submission, future)``, called when the run is ready."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate_lock = threading.Lock()
+
+    def _new_future(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        task_run = submission.task_run
+        return Future(task_run.id, task_run.task.name, tracker)
+
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        self._check_started()
+        future = self._new_future(submission, tracker)
+        if tracker is not None:
+            tracker.submitted()
+        pending = [u for u in submission.upstreams if u._state is None]
+        if not pending:
+            self._dispatch(submission, future)
+            return future
+        remaining = [len(pending)]
+
+        def on_upstream_done(_: Future) -> None:
+            with self._gate_lock:
+                remaining[0] -= 1
+                ready = remaining[0] == 0
+            if ready:
+                self._dispatch(submission, future)
+
+        for upstream in pending:
+            upstream.add_done_callback(on_upstream_done)
+        return future
+
+    @abc.abstractmethod
+    def _dispatch(self, submission: Submission, future: Future) -> None: ...

@@ -1,0 +1,107 @@
+"""The records of one flow run and one task run, as hooks and ``get_run_context`` see them.
+
+A ``TaskRun`` is also what a runner ships to a worker: the task, its (templated)
+arguments, its tags and ids. It is kept small and picklable; names and bound
+parameters are computed only when someone asks for them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fluvial.flows import Flow
+    from fluvial.tasks import Task
+
+__all__ = ["FlowRun", "TaskRun"]
+
+
+def bind_parameters(fn: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """Map a call's arguments to parameter names (defaults applied)."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return {f"arg{i}": a for i, a in enumerate(args)} | dict(kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+class TaskRun:
+    """One run of a task: what it runs, with which arguments, and how many attempts so far."""
+
+    __slots__ = ("id", "task", "args", "kwargs", "tags", "flow_run_id", "run_count", "_name",
+                 "upstream_names", "flow_parameters_hash")
+
+    def __init__(
+        self,
+        task: Task,
+        args: tuple,
+        kwargs: dict,
+        tags: frozenset[str],
+        flow_run_id: uuid.UUID | None,
+        id: uuid.UUID | None = None,
+    ) -> None:
+        self.id = id if id is not None else uuid.uuid4()
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.tags = tags
+        self.flow_run_id = flow_run_id
+        self.run_count = 0
+        self._name: str | None = None
+        # names of the upstream runs whose states are handed to the engine, in order
+        self.upstream_names: tuple[str, ...] = ()
+        self.flow_parameters_hash: str | None = None  # set only for FLOW_PARAMETERS caching
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The arguments of this run by parameter name (futures appear as given)."""
+        return bind_parameters(self.task.fn, self.args, self.kwargs)
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self.task.render_run_name(self)
+        return self._name
+
+    def __getstate__(self) -> tuple:
+        return (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
+                self.run_count, self._name, self.upstream_names, self.flow_parameters_hash)
+
+    def __setstate__(self, state: tuple) -> None:
+        (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
+         self.run_count, self._name, self.upstream_names, self.flow_parameters_hash) = state
+
+    def __repr__(self) -> str:
+        return f"TaskRun(name={self.name!r}, id={self.id})"
+
+
+class FlowRun:
+    """One run of a flow."""
+
+    __slots__ = ("id", "flow", "name", "parameters", "tags", "run_count", "parent_task_run_id",
+                 "state")
+
+    def __init__(self, flow: Flow, name: str, parameters: dict[str, Any], tags: frozenset[str],
+                 parent_task_run_id: uuid.UUID | None = None) -> None:
+        self.id = uuid.uuid4()
+        self.flow = flow
+        self.name = name
+        self.parameters = parameters
+        self.tags = tags
+        self.run_count = 0
+        self.parent_task_run_id = parent_task_run_id
+        self.state: Any = None
+
+    @property
+    def flow_name(self) -> str:
+        return self.flow.name
+
+    def __repr__(self) -> str:
+        return f"FlowRun(name={self.name!r}, id={self.id})"

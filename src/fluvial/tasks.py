@@ -1,0 +1,357 @@
+"""``Task`` and the ``@task`` decorator: ``__call__``, ``submit``, ``map``, ``with_options``.
+
+Calling a task inside a flow runs it at once in the caller's thread and returns its
+result; ``submit`` hands a run to the flow's task runner and returns a ``Future``;
+``map`` submits one run per element. Outside a flow, calling a task runs it through
+the same engine (so retries and hooks apply) and returns its result, as the plain
+function would; ``submit``/``map`` outside a flow use a process-wide thread runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from fluvial.annotations import unmapped
+from fluvial.context import _flow_run
+from fluvial.engine.submission import (
+    current_runner,
+    effective_tags,
+    prepare,
+    wait_for_futures,
+)
+from fluvial.engine.task_engine import retry_delay_jittered, run_task
+from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
+from fluvial.futures import Future, FutureList
+from fluvial.runs import TaskRun
+from fluvial.states import State
+
+__all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
+
+R = TypeVar("R")
+
+_UNSET: Any = object()
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """Retry delays that double each time: ``backoff_factor * 2**attempt`` seconds.
+
+    As in Prefect, the returned callable takes the number of retries and gives the
+    list of delays; pass it as ``retry_delay_seconds``.
+    """
+    if backoff_factor < 0:
+        raise ValueError("backoff_factor must be >= 0")
+
+    def retry_backoff(retries: int) -> list[float]:
+        return [backoff_factor * 2**attempt for attempt in range(retries)]
+
+    return retry_backoff
+
+
+def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
+    """Prefect-compatible cache key function: the task's identity and its inputs."""
+    from fluvial.serialization import task_input_hash as _hash
+
+    return _hash(context, arguments)
+
+
+def _as_hooks(name: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
+    if hooks is None:
+        return ()
+    if callable(hooks):
+        hooks = [hooks]
+    hooks = tuple(hooks)
+    for hook in hooks:
+        if not callable(hook):
+            raise TypeError(f"{name} hooks must be callables, got {hook!r}")
+    return hooks
+
+
+def _check_number(owner: str, option: str, value: Any, *, allow_none: bool = True,
+                  integer: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{owner}: {option} must be {'an int' if integer else 'a number'}, "
+                        f"got {value!r}")
+    if value < 0:
+        raise ValueError(f"{owner}: {option} must be >= 0, got {value!r}")
+
+
+def _retry_delays(owner: str, retries: int, delay: Any) -> tuple[float, ...]:
+    if callable(delay):
+        delay = delay(retries)
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        _check_number(owner, "retry_delay_seconds", delay)
+        return (float(delay),)
+    delays = tuple(delay)
+    for d in delays:
+        _check_number(owner, "retry_delay_seconds", d, allow_none=False)
+    return tuple(float(d) for d in delays) or (0.0,)
+
+
+class Task(Generic[R]):
+    """A function fluvial runs as tracked task runs."""
+
+    def __init__(
+        self,
+        fn: Callable[..., R],
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: Any = 0,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        task_run_name: str | Callable[..., str] | None = None,
+        cache_policy: Any = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: datetime.timedelta | None = None,
+        refresh_cache: bool = False,
+        persist_result: bool | None = None,
+        result_serializer: str | None = None,
+        result_storage: Any = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        owner = f"task {self.name!r}"
+        _check_number(owner, "retries", retries, allow_none=False, integer=True)
+        _check_number(owner, "timeout_seconds", timeout_seconds)
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"{owner}: timeout_seconds must be > 0, got {timeout_seconds!r}")
+        _check_number(owner, "retry_jitter_factor", retry_jitter_factor)
+        if retry_condition_fn is not None and not callable(retry_condition_fn):
+            raise TypeError(f"{owner}: retry_condition_fn must be callable")
+        if task_run_name is not None and not (isinstance(task_run_name, str)
+                                              or callable(task_run_name)):
+            raise TypeError(f"{owner}: task_run_name must be a string template or a callable")
+        if cache_expiration is not None and not isinstance(cache_expiration, datetime.timedelta):
+            raise TypeError(f"{owner}: cache_expiration must be a datetime.timedelta")
+        tags = frozenset([tags] if isinstance(tags, str) else (tags or ()))
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.tags = tags
+        self.version = version
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self._delays = _retry_delays(owner, retries, retry_delay_seconds)
+        self.retry_jitter_factor = retry_jitter_factor
+        self.retry_condition_fn = retry_condition_fn
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.on_completion = _as_hooks("on_completion", on_completion)
+        self.on_failure = _as_hooks("on_failure", on_failure)
+        self.task_run_name = task_run_name
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.persist_result = bool(persist_result)
+        self.result_serializer = result_serializer
+        self.result_storage = result_storage
+        self.cache_policy = _resolve_cache_policy(cache_policy, cache_key_fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature: inspect.Signature | None = None
+        self._options = dict(
+            name=name, description=description, tags=tags, version=version, retries=retries,
+            retry_delay_seconds=retry_delay_seconds, retry_jitter_factor=retry_jitter_factor,
+            retry_condition_fn=retry_condition_fn, timeout_seconds=timeout_seconds,
+            log_prints=log_prints, on_completion=on_completion, on_failure=on_failure,
+            task_run_name=task_run_name, cache_policy=cache_policy, cache_key_fn=cache_key_fn,
+            cache_expiration=cache_expiration, refresh_cache=refresh_cache,
+            persist_result=persist_result, result_serializer=result_serializer,
+            result_storage=result_storage,
+        )
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def task_key(self) -> str:
+        fn = self.fn
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+    def with_options(self, **options: Any) -> Task[R]:
+        """A copy of this task with some options changed."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"task {self.name!r}: unknown option(s) {sorted(unknown)}")
+        merged = {**self._options, **options}
+        if "name" not in options and merged["name"] is None:
+            merged["name"] = self.name
+        return Task(self.fn, **merged)
+
+    # -- helpers used by the engine -------------------------------------------------
+    def retry_delay_for(self, attempt: int) -> float:
+        delays = self._delays
+        delay = delays[min(attempt, len(delays)) - 1] if attempt > 0 else delays[0]
+        return retry_delay_jittered(delay, self.retry_jitter_factor)
+
+    def render_run_name(self, task_run: TaskRun) -> str:
+        template = self.task_run_name
+        if template is None:
+            return f"{self.name}-{task_run.id.hex[:8]}"
+        if callable(template):
+            try:
+                takes_params = len(inspect.signature(template).parameters) > 0
+            except (TypeError, ValueError):
+                takes_params = False
+            return str(template(task_run.parameters) if takes_params else template())
+        try:
+            return template.format(**task_run.parameters)
+        except (KeyError, IndexError) as exc:
+            raise ValueError(f"task {self.name!r}: task_run_name {template!r} refers to "
+                             f"{exc} which is not a parameter") from None
+
+    def _check_arguments(self, args: tuple, kwargs: dict) -> None:
+        sig = self._signature
+        if sig is None:
+            try:
+                sig = self._signature = inspect.signature(self.fn)
+            except (TypeError, ValueError):
+                return
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {self.name!r}: {exc}") from None
+
+    # -- running ------------------------------------------------------------------
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
+                 **kwargs: Any) -> Any:
+        """Run the task now, in this thread; return its result (or state)."""
+        if self.is_async and _in_running_loop():
+            return self._call_async(args, kwargs, return_state, wait_for)
+        return self._call(args, kwargs, return_state, wait_for)
+
+    def _call(self, args: tuple, kwargs: dict, return_state: bool, wait_for: Any) -> Any:
+        self._check_arguments(args, kwargs)
+        ctx = _flow_run.get()
+        flow_run_id = ctx.flow_run.id if ctx is not None else None
+        task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
+        sub = prepare(task_run, wait_for_futures(self, wait_for))
+        for upstream in sub.upstreams:
+            upstream.wait()
+        state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
+        return state if return_state else state.result()
+
+    async def _call_async(self, args: tuple, kwargs: dict, return_state: bool,
+                          wait_for: Any) -> Any:
+        return await asyncio.to_thread(self._call, args, kwargs, return_state, wait_for)
+
+    def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+               **kwargs: Any) -> Any:
+        """Hand one run to the task runner; return its ``Future`` (or final state)."""
+        self._check_arguments(args, kwargs)
+        runner, tracker, flow_run_id = current_runner()
+        task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
+        future = runner.submit(prepare(task_run, wait_for_futures(self, wait_for)), tracker)
+        if return_state:
+            future.wait()
+            return future.state
+        return future
+
+    def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+            **kwargs: Any) -> Any:
+        """Submit one run per element of the iterable arguments (zipped); ``unmapped(x)``
+        passes ``x`` whole to every run. Returns a ``FutureList``."""
+        positional = [self._map_source(i, None, a) for i, a in enumerate(args)]
+        keyword = {k: self._map_source(None, k, v) for k, v in kwargs.items()}
+        lengths = {label: len(values) for label, values in
+                   [(f"argument {i}", v) for i, (v, _) in enumerate(positional) if not _]
+                   + [(f"parameter {k!r}", v) for k, (v, s) in keyword.items() if not s]}
+        if not lengths:
+            raise MappingTypeError(f"task {self.name!r}: map() needs at least one iterable "
+                                   "argument that is not unmapped()")
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{label} has {n}" for label, n in lengths.items())
+            raise MappingLengthMismatch(
+                f"task {self.name!r}: map() got iterables of different lengths: {detail}"
+            )
+        n = next(iter(lengths.values()))
+        waits = wait_for_futures(self, wait_for)
+        runner, tracker, flow_run_id = current_runner()
+        tags = effective_tags(self)
+        subs = []
+        for i in range(n):
+            call_args = tuple(v if static else v[i] for v, static in positional)
+            call_kwargs = {k: (v if static else v[i]) for k, (v, static) in keyword.items()}
+            if i == 0:
+                self._check_arguments(call_args, call_kwargs)
+            subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
+        futures = FutureList(runner.submit_many(subs, tracker))
+        if return_state:
+            futures.wait()
+            return [f.state for f in futures]
+        return futures
+
+    def _map_source(self, index: int | None, key: str | None, value: Any) -> tuple[Any, bool]:
+        """``(values, is_static)`` for one argument of ``map``."""
+        if isinstance(value, unmapped):
+            return value.value, True
+        if isinstance(value, Future):
+            value = value.result()
+        label = f"argument {index}" if key is None else f"parameter {key!r}"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise MappingTypeError(
+                f"task {self.name!r}: map() {label} must be iterable, got "
+                f"{type(value).__name__}; wrap it in unmapped() to pass it whole to every run"
+            )
+        return (value if isinstance(value, (list, tuple, range)) else list(value)), False
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        bound = Task.__new__(Task)
+        bound.__dict__.update(self.__dict__)
+        bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
+        return bound
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _resolve_cache_policy(policy: Any, cache_key_fn: Any) -> Any:
+    if cache_key_fn is not None:
+        from fluvial.cache_policies import CacheKeyFnPolicy
+
+        return CacheKeyFnPolicy(cache_key_fn)
+    if policy is None:
+        return None
+    from fluvial.cache_policies import NO_CACHE, CachePolicy
+
+    if policy is NO_CACHE:
+        return None
+    if not isinstance(policy, CachePolicy):
+        raise TypeError(f"cache_policy must be a CachePolicy (e.g. INPUTS), got {policy!r}")
+    return policy
+
+
+@overload
+def task(__fn: Callable[..., R]) -> Task[R]: ...
+
+
+@overload
+def task(**options: Any) -> Callable[[Callable[..., R]], Task[R]]: ...
+
+
+def task(__fn: Any = None, **options: Any) -> Any:
+    """Make a function a task: ``@task`` or ``@task(retries=3, ...)``."""
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)
+
