@@ -1,0 +1,42 @@
+"""fluvial.serialization: named serializers, stable input hashing and result storage.
+
+- ``get_serializer`` / ``register_serializer``: the registry of ``(dumps, loads)``
+  pairs: ``"msgpack"``, ``"json"``, ``"cloudpickle"`` and ``"compressed/<name>"``.
+- ``hash_objects`` / ``hash_inputs`` / ``task_input_hash`` / ``source_hash``: cache keys
+  that are the same in every process and after a restart.
+- ``ResultStore``: results as files, written atomically, readable without knowing
+  their serializer.
+
+Nothing here depends on the rest of fluvial; cloudpickle is imported on first use.
+"""
+
+from ._errors import HashError, ResultRecordError, SerializationError
+from ._hashing import hash_inputs, hash_objects, source_hash, task_input_hash
+from ._registry import (
+    Serializer,
+    dumps_with_fallback,
+    get_serializer,
+    register_lazy_serializer,
+    register_serializer,
+    serializer_names,
+)
+from .storage import RecordMeta, ResultStore, default_storage_dir
+
+__all__ = [
+    "HashError",
+    "RecordMeta",
+    "ResultRecordError",
+    "ResultStore",
+    "SerializationError",
+    "Serializer",
+    "default_storage_dir",
+    "dumps_with_fallback",
+    "get_serializer",
+    "hash_inputs",
+    "hash_objects",
+    "register_lazy_serializer",
+    "register_serializer",
+    "serializer_names",
+    "source_hash",
+    "task_input_hash",
+]
