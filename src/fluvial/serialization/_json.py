@@ -26,6 +26,7 @@ from ._tz import decode_tz, encode_tz
 __all__ = ["json_dumps", "json_loads"]
 
 TAG = "$type"
+_NATIVE: frozenset[type] = frozenset({str, int, bool, type(None)})
 
 
 def _b64(data: bytes | bytearray) -> str:
@@ -68,7 +69,6 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
     Decimal: lambda o: {TAG: "decimal", "value": str(o)},
     complex: lambda o: {TAG: "complex", "value": [_encode_float(o.real), _encode_float(o.imag)]},
 }
-_NATIVE = frozenset({str, int, bool, type(None)})
 
 
 def _encode(obj: Any) -> Any:
