@@ -13,8 +13,8 @@ import contextlib
 import fcntl
 import logging
 import os
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,7 @@ def _read(task: Any, key: str) -> State | None:
     if not result_store.exists(key):
         return None
     try:
-        meta = result_store.read_meta(key)
-        if meta.expires_at is not None and meta.expires_at < time.time():
+        if result_store.read_meta(key).is_expired():
             return None
         value = result_store.read(key)
     except ResultRecordError as exc:
@@ -109,9 +108,9 @@ def persist(task: Any, task_run: TaskRun, key: str | None, state: State) -> None
         return
     expires = None
     if task.cache_expiration is not None:
-        expires = time.time() + task.cache_expiration.total_seconds()
+        expires = datetime.now(UTC) + task.cache_expiration
     storage_for(task).write(key if key is not None else task_run.id.hex, state.data,
-                            task.result_serializer or "cloudpickle", expires_at=expires)
+                            task.result_serializer, expires_at=expires)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ def run_coroutine(coro: Any, timeout: float | None = None, what: str = "task") -
 async def _with_deadline(coro: Any, timeout: float, what: str) -> Any:
     try:
         return await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TaskTimeoutError(f"{what} exceeded its timeout of {timeout} s") from None
 
 

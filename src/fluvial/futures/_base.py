@@ -64,6 +64,10 @@ class Future:
         assert self._state is not None
         return self._state
 
+    @staticmethod
+    def _prefetch(futures: list[Future]) -> None:
+        """Fetch many results at once where a backend can (remote futures override)."""
+
     # -- user side -------------------------------------------------------------
     def done(self) -> bool:
         return self._state is not None
@@ -131,6 +135,10 @@ class FutureList(list[Future]):
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        if wait(self, timeout).not_done:
+            raise TimeoutError(f"{len(self)} futures did not all finish within {timeout} s")
+        for cls in {type(f) for f in self}:
+            cls._prefetch(self)
         out = []
         for future in self:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -1,0 +1,309 @@
+"""``DaskTaskRunner``: task runs on a Dask distributed cluster.
+
+With no ``address`` the runner starts a cluster (``cluster_class``, default
+``distributed.LocalCluster``; a class or an import path such as
+``"dask_jobqueue.SLURMCluster"``) and closes it when the flow ends; with ``address``
+(or ``cluster=``) it joins an existing cluster and leaves it running.
+
+Each task run is one Dask task keyed ``<task name>-<run id>``. Upstream runs are handed
+to Dask as Dask futures, so the scheduler orders the work and results move worker to
+worker; the driver receives nothing but the completion notice until ``.result()`` is
+called. On the worker the run goes through fluvial's engine (retries, timeouts,
+caching, hooks) and returns its ``State``; a run that does not complete raises
+``TaskRunFailure`` carrying its state, so Dask marks it erred and does not run its
+dependents, which end ``NotReady``. A worker that dies is Dask's to handle: Dask
+re-runs the tasks it held, and after ``distributed.scheduler.allowed-failures`` deaths
+reports ``KilledWorker``, which ends the run ``Crashed``.
+
+Inside a task, ``get_dask_client()`` gives a client for Dask work of your own
+(``dask.dataframe`` and the like) without deadlocking the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fluvial.engine.task_engine import run_task
+from fluvial.exceptions import MissingDependencyError, RunnerError
+from fluvial.futures import Future
+from fluvial.runners.base import TaskRunner
+from fluvial.runners.remote import PickleCheck, RemoteFuture, TaskRunFailure, settle_error
+from fluvial.states import State, StateType
+
+if TYPE_CHECKING:
+    from fluvial.engine.submission import Submission
+    from fluvial.engine.tracking import RunTracker
+
+__all__ = ["DaskTaskRunner", "get_async_dask_client", "get_dask_client"]
+
+logger = logging.getLogger("fluvial.runners.dask")
+
+_COMPLETED = State(StateType.COMPLETED, "Completed")
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test
+        raise MissingDependencyError(
+            "DaskTaskRunner needs dask and distributed: pip install 'fluvial[dask]'"
+        ) from exc
+    return distributed
+
+
+def _resolve_class(cluster_class: Any) -> Any:
+    if not isinstance(cluster_class, str):
+        return cluster_class
+    module_name, _, name = cluster_class.rpartition(".")
+    if not module_name:
+        raise ValueError(f"cluster_class {cluster_class!r} must be an import path like "
+                         "'dask_jobqueue.SLURMCluster'")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cluster_class {cluster_class!r} cannot be imported: {exc}") from exc
+
+
+class DaskTaskRunner(TaskRunner):
+    """Run tasks on a Dask cluster: a new local one, or an existing one by address."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_class: Any = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        adapt_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        cluster: Any = None,
+    ) -> None:
+        super().__init__()
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"address must be a string like 'tcp://127.0.0.1:8786', "
+                            f"got {address!r}")
+        if address is not None and (cluster_class is not None or cluster is not None):
+            raise ValueError("give either address (an existing scheduler) or "
+                             "cluster/cluster_class (a cluster to use or start), not both")
+        for label, value in (("cluster_kwargs", cluster_kwargs), ("adapt_kwargs", adapt_kwargs),
+                             ("client_kwargs", client_kwargs)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{label} must be a dict, got {type(value).__name__}")
+        self.address = address
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = adapt_kwargs
+        self.client_kwargs = dict(client_kwargs or {})
+        self.cluster = cluster
+        self._client: Any = None
+        self._own_cluster: Any = None
+        self._shared: DaskTaskRunner | None = None
+        self._check_pickle = PickleCheck()
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` of the running flow."""
+        self._check_started()
+        return self._client
+
+    def duplicate(self) -> DaskTaskRunner:
+        """A runner for a subflow: it shares this runner's client when this one is running."""
+        twin = DaskTaskRunner(self.address, self.cluster_class, self.cluster_kwargs,
+                              self.adapt_kwargs, self.client_kwargs, self.cluster)
+        if self._started:
+            twin._shared = self
+        return twin
+
+    def __repr__(self) -> str:
+        where = self.address or (type(self.cluster).__name__ if self.cluster else "LocalCluster")
+        return f"DaskTaskRunner({where})"
+
+    # -- lifecycle ------------------------------------------------------------
+    def _start(self) -> None:
+        distributed = _distributed()
+        if self._shared is not None:
+            self._client = self._shared._client
+            return
+        client_kwargs = {"set_as_default": False, **self.client_kwargs}
+        try:
+            if self.address is not None:
+                self._client = distributed.Client(self.address, **client_kwargs)
+                return
+            cluster = self.cluster
+            if cluster is None:
+                cls = _resolve_class(self.cluster_class) or distributed.LocalCluster
+                kwargs = dict(self.cluster_kwargs)
+                if cls is distributed.LocalCluster:
+                    kwargs.setdefault("host", "127.0.0.1")
+                    kwargs.setdefault("dashboard_address", "127.0.0.1:0")
+                cluster = self._own_cluster = cls(**kwargs)
+            if self.adapt_kwargs is not None:
+                cluster.adapt(**self.adapt_kwargs)
+            self._client = distributed.Client(cluster, **client_kwargs)
+        except OSError as exc:
+            raise RunnerError(f"DaskTaskRunner cannot reach the scheduler at "
+                              f"{self.address!r}: {exc}") from exc
+        link = getattr(self._client, "dashboard_link", None)
+        if link:
+            logger.info("Dask dashboard: %s", link)
+
+    def _shutdown(self, wait: bool) -> None:
+        client, self._client = self._client, None
+        if self._shared is not None:
+            self._shared = None
+            return
+        if client is not None:
+            client.close()
+        cluster, self._own_cluster = self._own_cluster, None
+        if cluster is not None:
+            cluster.close()
+
+    # -- submission -------------------------------------------------------------
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        return self.submit_many([submission], tracker)[0]
+
+    def submit_many(self, submissions: Sequence[Submission],
+                    tracker: RunTracker | None) -> list[Future]:
+        self._check_started()
+        for submission in submissions:
+            self._check_pickle(submission)
+        client = self._client
+        futures: list[Future] = []
+        independent = [s for s in submissions if not s.upstreams]
+        if len(independent) > 1:
+            keys = [f"{s.task_run.task.name}-{s.task_run.id.hex}" for s in independent]
+            dask_futures = client.map(_run_on_worker, [s.task_run for s in independent],
+                                      key=keys, pure=False)
+            by_id = {s.task_run.id: d for s, d in zip(independent, dask_futures, strict=True)}
+        else:
+            by_id = {}
+        for submission in submissions:
+            task_run = submission.task_run
+            dask_future = by_id.get(task_run.id)
+            if dask_future is None:
+                dask_future = self._submit_one(client, submission)
+            futures.append(self._wrap(submission, dask_future, tracker))
+        return futures
+
+    def _submit_one(self, client: Any, submission: Submission) -> Any:
+        task_run = submission.task_run
+        refs = [self._backend_ref(u) for u in submission.upstreams]
+        return client.submit(_run_on_worker, task_run, submission.n_data, *refs,
+                             key=f"{task_run.task.name}-{task_run.id.hex}", pure=False)
+
+    def _backend_ref(self, upstream: Future) -> Any:
+        if isinstance(upstream, RemoteFuture) and _is_dask_future(upstream.backend_ref, self):
+            return upstream.backend_ref
+        # a future of another runner: wait for it here and ship its state
+        upstream.wait()
+        return upstream._final_state()
+
+    def _gather_states(self, dask_futures: list[Any]) -> list[State]:
+        client = self._client if self._client is not None else dask_futures[0].client
+        try:
+            return client.gather(dask_futures)
+        except Exception as exc:  # the results were lost from the cluster
+            raise RunnerError(f"task results could not be fetched from the Dask cluster: "
+                              f"{exc}") from exc
+
+    def _wrap(self, submission: Submission, dask_future: Any,
+              tracker: RunTracker | None) -> RemoteFuture:
+        task_run = submission.task_run
+        if tracker is not None:
+            tracker.submitted()
+        future = RemoteFuture(task_run.id, task_run.task.name, tracker, dask_future,
+                              self._gather_states, submission.upstreams)
+        runner_name = repr(self)
+
+        def on_done(done: Any) -> None:
+            status = done.status
+            if status == "finished":
+                future._complete(_COMPLETED)
+                return
+            try:
+                exc = done.exception()
+            except BaseException as error:  # cancelled, or the client is closing
+                exc = error
+            settle_error(future, task_run, exc, runner_name)
+
+        dask_future.add_done_callback(on_done)
+        return future
+
+
+def _is_dask_future(ref: Any, runner: DaskTaskRunner) -> bool:
+    return getattr(ref, "client", None) is runner._client
+
+
+
+
+class _QuietFailures(logging.Filter):
+    """Drops the worker's "Compute Failed" report for runs fluvial already reports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "TaskRunFailure" not in record.getMessage()
+
+
+_quiet = _QuietFailures()
+
+
+def _run_on_worker(task_run: Any, n_data: int = 0, *upstream_states: State) -> State:
+    """The Dask task: run the engine; raise if the run did not complete."""
+    state = run_task(task_run, upstream_states, n_data)
+    if state.type is not StateType.COMPLETED:
+        worker_logger = logging.getLogger("distributed.worker")
+        if _quiet not in worker_logger.filters:
+            worker_logger.addFilter(_quiet)
+        raise TaskRunFailure(state, task_run.task.name, task_run.id)
+    return state
+
+
+# -- clients for tasks ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def get_dask_client(timeout: float | None = None, **client_kwargs: Any) -> Iterator[Any]:
+    """A ``distributed.Client`` for Dask work inside a task.
+
+    On a Dask worker this is ``distributed.worker_client()``, which secedes the task
+    from the worker's thread pool while you wait, so the worker cannot deadlock. In a
+    flow running on ``DaskTaskRunner`` it is that runner's client.
+    """
+    distributed = _distributed()
+    try:
+        distributed.get_worker()
+    except ValueError:
+        yield _flow_client(distributed, client_kwargs)
+        return
+    kwargs = {"timeout": timeout} if timeout is not None else {}
+    with distributed.worker_client(**kwargs, separate_thread=True) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def get_async_dask_client(timeout: float | None = None,
+                                **client_kwargs: Any) -> AsyncIterator[Any]:
+    """An asynchronous ``distributed.Client`` connected to the current cluster."""
+    distributed = _distributed()
+    try:
+        address = distributed.get_worker().scheduler.address
+    except ValueError:
+        address = _flow_client(distributed, {}).scheduler.address
+    kwargs = {"timeout": timeout} if timeout is not None else {}
+    async with distributed.Client(address, asynchronous=True, set_as_default=False,
+                                  **kwargs, **client_kwargs) as client:
+        yield client
+
+
+def _flow_client(distributed: Any, client_kwargs: dict[str, Any]) -> Any:
+    from fluvial.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is not None and isinstance(ctx.task_runner, DaskTaskRunner):
+        return ctx.task_runner.client
+    try:
+        return distributed.get_client(**client_kwargs)
+    except ValueError as exc:
+        raise RunnerError("get_dask_client() needs a Dask worker or a flow running on "
+                          "DaskTaskRunner") from exc

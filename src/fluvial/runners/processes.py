@@ -1,0 +1,289 @@
+"""``ProcessPoolTaskRunner``: task runs in local worker processes.
+
+Work goes to a ``concurrent.futures.ProcessPoolExecutor`` started with ``forkserver``
+(safe in a process that has threads). Task runs and their upstream results travel
+with cloudpickle, so tasks defined in ``__main__`` or a notebook work; as with any
+multiprocessing code, a script must guard its entry point with
+``if __name__ == "__main__":``.
+
+Ready runs are sent in batches sized from the measured duration of the task (a batch
+aims at ~20 ms of work, one run at a time for slow tasks), so no-op maps are not
+dominated by one pickle and one pipe round trip per run, and long runs still settle
+one by one.
+
+Crashes: each worker notes in shared memory which run it is executing. When a worker
+dies (``os._exit``, SIGKILL, a segfault) the pool breaks; the runner reads which run
+the dead process held, ends that run ``Crashed`` (or resubmits it if the task has
+retries left), resubmits every other run that was in flight, and carries on with a
+fresh pool.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future as _CfFuture
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from fluvial.engine.task_engine import run_task
+from fluvial.exceptions import CrashedRun, SerializationFailure
+from fluvial.futures import Future
+from fluvial.runners.base import LocalTaskRunner
+from fluvial.states import Crashed, Failed, State
+
+if TYPE_CHECKING:
+    from fluvial.engine.submission import Submission
+
+__all__ = ["ProcessPoolTaskRunner"]
+
+_TARGET_BATCH_SECONDS = 0.02
+_MAX_BATCH = 512
+
+
+class _Pool:
+    """One executor with the shared memory its workers report into."""
+
+    def __init__(self, max_workers: int) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        self.counter = ctx.Value("i", 0)
+        self.running = ctx.Array("q", max_workers, lock=False)  # run seq per worker slot
+        self.pids = ctx.Array("q", max_workers, lock=False)
+        self.executor = ProcessPoolExecutor(
+            max_workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(self.counter, self.running, self.pids),
+        )
+        self.crashed: dict[int, str] | None = None  # seq -> cause, once the pool broke
+
+    def diagnose(self) -> dict[int, str]:
+        """Which run seqs were held by workers that died, and how they died."""
+        if self.crashed is None:
+            processes = dict(getattr(self.executor, "_processes", None) or {})
+            crashed: dict[int, str] = {}
+            for slot in range(len(self.pids)):
+                pid, seq = self.pids[slot], self.running[slot]
+                proc = processes.get(pid)
+                code = proc.exitcode if proc is not None else None
+                if seq and code is not None and code != -signal.SIGTERM:
+                    crashed[seq] = f"worker process {pid} exited with {_describe_exit(code)}"
+            self.crashed = crashed
+        return self.crashed
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class ProcessPoolTaskRunner(LocalTaskRunner):
+    """Run tasks in ``max_workers`` local processes (default: the CPU count)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__()
+        if max_workers is not None:
+            if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+                raise TypeError(f"max_workers must be an int, got {type(max_workers).__name__}")
+            if max_workers <= 0:
+                raise ValueError("max_workers must be greater than 0")
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._ready: deque[tuple[Submission, Future]] = deque()
+        self._inflight = 0
+        self._seq = 0
+        self._pool: _Pool | None = None
+        self._durations: dict[str, float] = {}
+
+    def duplicate(self) -> ProcessPoolTaskRunner:
+        return ProcessPoolTaskRunner(self.max_workers)
+
+    def __repr__(self) -> str:
+        return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
+
+    def _start(self) -> None:
+        self._pool = _Pool(self.max_workers)
+
+    def _shutdown(self, wait: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.executor.shutdown(wait=wait, cancel_futures=not wait)
+
+    # -- dispatch -------------------------------------------------------------
+    def _dispatch(self, submission: Submission, future: Future) -> None:
+        with self._lock:
+            self._ready.append((submission, future))
+        self._pump()
+
+    def _batch_size(self, name: str) -> int:
+        spread = -(-len(self._ready) // self.max_workers)  # ceil: keep every worker busy
+        avg = self._durations.get(name)
+        if avg is None:
+            return 1
+        by_time = int(_TARGET_BATCH_SECONDS / avg) if avg > 0 else _MAX_BATCH
+        return max(1, min(_MAX_BATCH, by_time, spread))
+
+    def _pump(self) -> None:
+        while True:
+            with self._lock:
+                pool = self._pool
+                if pool is None or not self._ready or self._inflight >= 2 * self.max_workers:
+                    return
+                first = self._ready[0][0].task_run.task.name
+                size = self._batch_size(first)
+                batch = []
+                while self._ready and len(batch) < size:
+                    self._seq += 1
+                    sub, fut = self._ready.popleft()
+                    batch.append((self._seq, sub, fut))
+                self._inflight += 1
+            self._send(pool, batch)
+
+    def _send(self, pool: _Pool, batch: list[tuple[int, Submission, Future]]) -> None:
+        payload, batch = _pickle_batch(batch)
+        if not batch:
+            with self._lock:
+                self._inflight -= 1
+            return
+        try:
+            cf = pool.executor.submit(_run_batch, payload)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            cf = _CfFuture()
+            cf.set_exception(BrokenProcessPool(str(exc)))
+        cf.add_done_callback(lambda done: self._on_batch_done(pool, batch, done))
+
+    def _on_batch_done(self, pool: _Pool, batch: list[tuple[int, Submission, Future]],
+                       done: _CfFuture) -> None:
+        exc = done.exception()
+        if exc is None:
+            states, durations = cloudpickle.loads(done.result())
+            for name, seconds in durations.items():
+                prev = self._durations.get(name)
+                self._durations[name] = seconds if prev is None else 0.8 * prev + 0.2 * seconds
+            for (_, _, future), state in zip(batch, states, strict=True):
+                future._complete(state)
+        elif isinstance(exc, BrokenProcessPool):
+            self._recover(pool, batch)
+        else:  # the batch could not even be unpickled in the worker, or similar
+            for _, sub, future in batch:
+                future._complete(Crashed(exc, f"{self.name} could not run task run "
+                                              f"{sub.task_run.name!r}: {exc!r}"))
+        with self._lock:
+            self._inflight -= 1
+        self._pump()
+
+    # -- crashes ------------------------------------------------------------------
+    def _recover(self, pool: _Pool, batch: list[tuple[int, Submission, Future]]) -> None:
+        with self._lock:
+            crashed = pool.diagnose()
+            if self._pool is pool:  # first batch to notice: replace the pool
+                pool.executor.shutdown(wait=False)
+                self._pool = _Pool(self.max_workers)
+        retry = []
+        for seq, sub, future in batch:
+            cause = crashed.get(seq)
+            if cause is None:
+                retry.append((sub, future))  # innocent bystander: run it again
+                continue
+            task_run = sub.task_run
+            task_run.run_count += 1
+            if task_run.run_count <= task_run.task.retries:
+                retry.append((sub, future))
+                continue
+            message = (f"Task run {task_run.name!r} crashed: {self.name} {cause} while "
+                       f"running it")
+            future._complete(Crashed(CrashedRun(message), message))
+        with self._lock:
+            self._ready.extendleft(reversed(retry))
+
+
+def _pickle_batch(
+    batch: list[tuple[int, Submission, Future]],
+) -> tuple[bytes, list[tuple[int, Submission, Future]]]:
+    """Pickle a batch; runs that cannot be pickled fail now, naming the parameter."""
+    items = [(seq, sub.task_run, _upstream_states(sub), sub.n_data) for seq, sub, _ in batch]
+    try:
+        return cloudpickle.dumps(items), batch
+    except Exception:
+        good = []
+        for (seq, sub, future), item in zip(batch, items, strict=True):
+            try:
+                cloudpickle.dumps(item)
+            except Exception as exc:
+                error = SerializationFailure(_unpicklable_message(sub, exc))
+                error.__cause__ = exc
+                future._complete(Failed(error, str(error)))
+            else:
+                good.append((seq, sub, future))
+        kept = {seq for seq, _, _ in good}
+        return cloudpickle.dumps([i for i in items if i[0] in kept]), good
+
+
+def _upstream_states(sub: Submission) -> list[State]:
+    return [u._final_state() for u in sub.upstreams]
+
+
+def _unpicklable_message(sub: Submission, exc: Exception) -> str:
+    task_run = sub.task_run
+    for name, value in task_run.parameters.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return (f"task {task_run.task.name!r}: parameter {name!r} "
+                    f"({type(value).__name__}) cannot be pickled to send it to a worker "
+                    f"process: {exc}")
+    return f"task {task_run.task.name!r} cannot be pickled to send it to a worker: {exc}"
+
+
+# -- worker side ------------------------------------------------------------------
+
+_slot = -1
+_running: Any = None
+
+
+def _init_worker(counter: Any, running: Any, pids: Any) -> None:
+    global _slot, _running
+    with counter.get_lock():
+        _slot = counter.value % len(pids)
+        counter.value += 1
+    pids[_slot] = os.getpid()
+    _running = running
+
+
+def _run_batch(payload: bytes) -> bytes:
+    items = cloudpickle.loads(payload)
+    states = []
+    durations: dict[str, float] = {}
+    for seq, task_run, upstream_states, n_data in items:
+        _running[_slot] = seq
+        start = time.perf_counter()
+        try:
+            state = run_task(task_run, upstream_states, n_data)
+        except BaseException as exc:  # noqa: BLE001 - the engine broke: the run crashed
+            state = Crashed(exc, f"The engine crashed while running the task: {exc!r}")
+        durations[task_run.task.name] = time.perf_counter() - start
+        states.append(_picklable(task_run, state))
+        _running[_slot] = 0
+    return cloudpickle.dumps((states, durations))
+
+
+def _picklable(task_run: Any, state: State) -> State:
+    try:
+        cloudpickle.dumps(state.data)
+    except Exception as exc:
+        what = "return value" if state.is_completed() else "exception"
+        error = SerializationFailure(
+            f"task {task_run.task.name!r}: its {what} ({type(state.data).__name__}) cannot be "
+            f"pickled to send it back from the worker process: {exc}"
+        )
+        return Failed(error, str(error))
+    return state

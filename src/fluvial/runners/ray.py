@@ -1,0 +1,172 @@
+"""``RayTaskRunner``: task runs on a Ray cluster.
+
+With no ``address`` the runner uses the Ray session already initialised in this
+process, or starts a local one with ``ray.init(**init_kwargs)`` (and shuts it down
+when the flow ends); ``address="auto"`` or ``"ray://host:10001"`` joins a cluster.
+
+Each task run is one Ray task with two returns: a small *status* (the run's state
+without its result) and the *state* itself. The driver watches only the status; the
+state stays in Ray's object store, and downstream runs receive it as an ``ObjectRef``
+argument, so Ray moves results worker to worker. ``.result()`` fetches it. A run whose
+upstream did not complete ends ``NotReady`` on the worker, through the same engine as
+on every runner. A worker that dies is retried by Ray while the task has ``retries``
+left (a crash counts as an attempt), then the run ends ``Crashed``.
+
+``remote_options(num_cpus=..., num_gpus=..., resources=...)`` sets Ray resources for
+the task runs submitted inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from fluvial.engine.task_engine import run_task
+from fluvial.exceptions import MissingDependencyError, RunnerError
+from fluvial.futures import Future
+from fluvial.runners.base import TaskRunner
+from fluvial.runners.remote import PickleCheck, RemoteFuture, settle_error
+from fluvial.states import State, StateType
+
+if TYPE_CHECKING:
+    from fluvial.engine.submission import Submission
+    from fluvial.engine.tracking import RunTracker
+
+__all__ = ["RayTaskRunner", "remote_options"]
+
+logger = logging.getLogger("fluvial.runners.ray")
+
+_remote_options: ContextVar[dict[str, Any]] = ContextVar("fluvial_ray_options", default={})
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test
+        raise MissingDependencyError(
+            "RayTaskRunner needs ray: pip install 'fluvial[ray]'"
+        ) from exc
+    return ray
+
+
+@contextlib.contextmanager
+def remote_options(**options: Any) -> Iterator[dict[str, Any]]:
+    """Ray options (``num_cpus``, ``num_gpus``, ``resources``, ``memory`` ...) for the task
+    runs submitted inside the block."""
+    merged = {**_remote_options.get(), **options}
+    token = _remote_options.set(merged)
+    try:
+        yield merged
+    finally:
+        _remote_options.reset(token)
+
+
+class RayTaskRunner(TaskRunner):
+    """Run tasks on Ray: a local session by default, or a cluster by ``address``."""
+
+    def __init__(self, address: str | None = None,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"address must be a string like 'auto' or 'ray://host:10001', "
+                            f"got {address!r}")
+        if init_kwargs is not None and not isinstance(init_kwargs, dict):
+            raise TypeError(f"init_kwargs must be a dict, got {type(init_kwargs).__name__}")
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self._owns_session = False
+        self._remote: Any = None
+        self._check_pickle = PickleCheck()
+
+    def duplicate(self) -> RayTaskRunner:
+        return RayTaskRunner(self.address, self.init_kwargs)
+
+    def __repr__(self) -> str:
+        return f"RayTaskRunner({self.address or 'local'})"
+
+    def _start(self) -> None:
+        ray = _ray()
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": True, **self.init_kwargs}
+            try:
+                ray.init(address=self.address, **kwargs)
+            except ConnectionError as exc:
+                raise RunnerError(f"RayTaskRunner cannot reach the Ray cluster at "
+                                  f"{self.address!r}: {exc}") from exc
+            self._owns_session = True
+        self._remote = ray.remote(num_returns=2)(_run_on_ray)
+
+    def _shutdown(self, wait: bool) -> None:
+        self._remote = None
+        if self._owns_session:
+            self._owns_session = False
+            _ray().shutdown()
+
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        return self.submit_many([submission], tracker)[0]
+
+    def submit_many(self, submissions: Sequence[Submission],
+                    tracker: RunTracker | None) -> list[Future]:
+        self._check_started()
+        for submission in submissions:
+            self._check_pickle(submission)
+        options = _remote_options.get()
+        futures = []
+        by_task: dict[int, Any] = {}
+        for submission in submissions:
+            task = submission.task_run.task
+            remote = by_task.get(id(task))
+            if remote is None:
+                remote = by_task[id(task)] = self._remote.options(
+                    name=task.name, num_returns=2, max_retries=task.retries,
+                    retry_exceptions=False,
+                    **options)
+            futures.append(self._submit_one(remote, submission, tracker))
+        return futures
+
+    def _submit_one(self, remote: Any, submission: Submission,
+                    tracker: RunTracker | None) -> Future:
+        task_run = submission.task_run
+        refs = [self._backend_ref(u) for u in submission.upstreams]
+        status_ref, state_ref = remote.remote(task_run, submission.n_data, *refs)
+        if tracker is not None:
+            tracker.submitted()
+        future = RemoteFuture(task_run.id, task_run.task.name, tracker, state_ref,
+                              _gather_states, submission.upstreams)
+        runner_name = repr(self)
+
+        def on_done(done: Any) -> None:
+            try:
+                status = done.result()
+            except BaseException as exc:  # the worker died, or an upstream's did
+                settle_error(future, task_run, exc, runner_name)
+                return
+            future._complete(status)
+
+        status_ref.future().add_done_callback(on_done)
+        return future
+
+    def _backend_ref(self, upstream: Future) -> Any:
+        if isinstance(upstream, RemoteFuture) and type(upstream.backend_ref).__name__ == \
+                "ObjectRef":
+            return upstream.backend_ref
+        upstream.wait()  # a future of another runner: ship its state
+        return upstream._final_state()
+
+
+def _gather_states(refs: list[Any]) -> list[State]:
+    try:
+        return _ray().get(refs)
+    except Exception as exc:
+        raise RunnerError(f"task results could not be fetched from Ray: {exc}") from exc
+
+
+def _run_on_ray(task_run: Any, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:
+    """The Ray task: run the engine; return (status without result, full state)."""
+    state = run_task(task_run, upstream_states, n_data)
+    if state.type is StateType.COMPLETED:
+        return State(state.type, state.name, state.message, None, state.ts), state
+    return state, state

@@ -1,0 +1,151 @@
+"""What the out-of-process runners share: checking that a run can be pickled before it
+leaves the driver, and the future of a run whose result stays in a cluster.
+
+A ``RemoteFuture`` settles from a small status (its state without data); the result
+itself is fetched only when someone asks for it (``result()``, ``state``). When a
+backend reports an error for a run, the runner asks ``settle_error``: if one of the
+run's upstreams did not complete, the run ends ``NotReady`` naming it (the backend
+never ran it); otherwise it ends ``Crashed``, naming the runner and the cause.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from fluvial.engine.arguments import _ATOMIC
+from fluvial.engine.task_engine import upstream_failure
+from fluvial.exceptions import CrashedRun, SerializationFailure
+from fluvial.futures import Future
+from fluvial.states import Crashed, State, StateType
+
+if TYPE_CHECKING:
+    from fluvial.engine.submission import Submission
+    from fluvial.engine.tracking import RunTracker
+    from fluvial.runs import TaskRun
+
+__all__ = ["PickleCheck", "RemoteFuture", "TaskRunFailure", "settle_error"]
+
+
+class TaskRunFailure(Exception):
+    """Raised on a worker to tell the backend a run did not complete; carries its state."""
+
+    def __init__(self, state: State, task_name: str, task_run_id: Any) -> None:
+        super().__init__(state, task_name, task_run_id)
+        self.state = state
+        self.task_name = task_name
+        self.task_run_id = task_run_id
+
+    def __str__(self) -> str:
+        return f"task {self.task_name!r} ended {self.state.name}: {self.state.message}"
+
+
+class RemoteFuture(Future):
+    """A future whose completed result lives in the cluster until it is asked for."""
+
+    __slots__ = ("_gather", "_fetched", "upstreams", "backend_ref")
+
+    def __init__(self, task_run_id: Any, task_name: str, tracker: RunTracker | None,
+                 backend_ref: Any, gather: Callable[[list[Any]], list[State]],
+                 upstreams: list[Future]) -> None:
+        super().__init__(task_run_id, task_name, tracker)
+        self.backend_ref = backend_ref
+        self._gather = gather  # fetches the states of many backend refs in one go
+        self._fetched: State | None = None
+        self.upstreams = upstreams
+
+    def _final_state(self) -> State:
+        state = self._state
+        assert state is not None
+        if state.type is not StateType.COMPLETED:
+            return state
+        if self._fetched is None:
+            self._fetched = self._gather([self.backend_ref])[0]
+        return self._fetched
+
+    @staticmethod
+    def _prefetch(futures: list[Future]) -> None:
+        """Fetch the results of many completed remote futures with one request per backend."""
+        groups: dict[Any, list[RemoteFuture]] = {}
+        for future in futures:
+            if (isinstance(future, RemoteFuture) and future._fetched is None
+                    and future._state is not None
+                    and future._state.type is StateType.COMPLETED):
+                groups.setdefault(future._gather, []).append(future)
+        for gather, members in groups.items():
+            states = gather([f.backend_ref for f in members])
+            for future, state in zip(members, states, strict=True):
+                future._fetched = state
+
+
+def settle_error(future: RemoteFuture, task_run: TaskRun, exc: BaseException,
+                 runner_name: str) -> None:
+    """Settle ``future`` after its backend reported ``exc`` (without blocking)."""
+    if isinstance(exc, TaskRunFailure) and exc.task_run_id == task_run.id:
+        future._complete(exc.state)  # the run itself failed, on the worker
+        return
+    pending = [u for u in future.upstreams if u._state is None]
+    if pending:  # decide once every upstream has settled
+        remaining = [len(pending)]
+        lock = threading.Lock()
+
+        def retry(_: Future) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            settle_error(future, task_run, exc, runner_name)
+
+        for upstream in pending:
+            upstream.add_done_callback(retry)
+        return
+    for upstream in future.upstreams:
+        state = upstream._state
+        if state is not None and state.type is not StateType.COMPLETED:
+            future._complete(upstream_failure(task_run, upstream.task_name, state))
+            return
+    message = (f"Task run {task_run.name!r} crashed on {runner_name}: "
+               f"{type(exc).__name__}: {exc}")
+    error = CrashedRun(message)
+    error.__cause__ = exc
+    future._complete(Crashed(error, message))
+
+
+class PickleCheck:
+    """Fail fast, in the driver, on a task or argument that cannot be pickled."""
+
+    def __init__(self) -> None:
+        self._checked_tasks: set[int] = set()
+
+    def __call__(self, submission: Submission) -> None:
+        task_run = submission.task_run
+        task = task_run.task
+        if id(task) not in self._checked_tasks:
+            try:
+                cloudpickle.dumps(task)
+            except Exception as exc:
+                raise SerializationFailure(
+                    f"task {task.name!r} cannot be pickled to send it to a worker: {exc}"
+                ) from exc
+            self._checked_tasks.add(id(task))
+        if all(type(a) in _ATOMIC for a in task_run.args) and all(
+            type(v) in _ATOMIC for v in task_run.kwargs.values()
+        ):
+            return
+        try:
+            cloudpickle.dumps((task_run.args, task_run.kwargs))
+        except Exception as exc:
+            raise SerializationFailure(_name_unpicklable(task_run, exc)) from exc
+
+
+def _name_unpicklable(task_run: TaskRun, exc: Exception) -> str:
+    for name, value in task_run.parameters.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return (f"task {task_run.task.name!r}: parameter {name!r} ({type(value).__name__}) "
+                    f"cannot be pickled to send it to a worker: {exc}")
+    return f"task {task_run.task.name!r}: its arguments cannot be pickled: {exc}"
