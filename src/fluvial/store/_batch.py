@@ -1,0 +1,212 @@
+"""Turn a batch of recorder events into rows, and write them in one transaction.
+
+This is the writer thread's half of the recorder: everything the hot path
+skipped (UUID formatting, parameter summaries, JSON tags, pid and hostname) is
+done here. Within a batch, runs are inserted before states, so the order the
+engine appended them in does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import reprlib
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fluvial.store import _writes
+from fluvial.store._schema import FINAL_STATE_TYPES
+
+__all__ = [
+    "FLOW_RUN",
+    "HEARTBEAT",
+    "LOG",
+    "STATE",
+    "TASK_RUN",
+    "summarize_parameters",
+    "write_events",
+]
+
+# Event tuples, as the recorder appends them:
+FLOW_RUN = 0  # (FLOW_RUN, id, name, flow_name, parameters, tags, parent_task_run_id, ts)
+TASK_RUN = 1  # (TASK_RUN, id, flow_run_id, name, task_key, tags, ts)
+STATE = 2  # (STATE, run_id, type, name, message, ts, result_location)
+LOG = 3  # (LOG, run_id, level, message, ts)
+HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
+
+logger = logging.getLogger("fluvial.store")
+
+MAX_PARAMETERS = 50
+MAX_REPR = 200
+
+_repr = reprlib.Repr()
+_repr.maxstring = MAX_REPR
+_repr.maxother = MAX_REPR
+_repr.maxlevel = 3
+_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 20
+_repr.maxdict = 20
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = _repr.repr(value)
+    except Exception:
+        text = f"<unrepresentable {type(value).__name__}>"
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
+
+
+def summarize_parameters(parameters: Mapping[str, Any] | None) -> str:
+    """A JSON object of ``name -> truncated repr``, at most ``MAX_PARAMETERS`` entries."""
+    if not parameters:
+        return "{}"
+    try:
+        items = list(parameters.items())
+    except Exception:
+        return json.dumps({"...": _safe_repr(parameters)})
+    summary: dict[str, str] = {}
+    for name, value in items[:MAX_PARAMETERS]:
+        summary[str(name)[:MAX_REPR]] = _safe_repr(value)
+    if len(items) > MAX_PARAMETERS:
+        summary["..."] = f"{len(items) - MAX_PARAMETERS} more parameters"
+    return json.dumps(summary)
+
+
+def _tags(tags: Iterable[Any] | None) -> str:
+    return json.dumps([str(t) for t in tags]) if tags else "[]"
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _fold(
+    latest: dict[str, list],
+    run: str,
+    type_: str,
+    name: str | None,
+    message: str | None,
+    ts: float,
+    location: str | None,
+) -> None:
+    """Keep the latest state of ``run`` (ties go to the later one) and its first RUNNING."""
+    current = latest.get(run)
+    if current is None:
+        latest[run] = [type_, name, message, ts, ts if type_ == "RUNNING" else None, location]
+        return
+    if ts >= current[3]:
+        current[0], current[1], current[2], current[3], current[5] = (
+            type_,
+            name,
+            message,
+            ts,
+            location,
+        )
+    if type_ == "RUNNING" and (current[4] is None or ts < current[4]):
+        current[4] = ts
+
+
+def _state_columns(folded: list | None) -> _writes.LatestState:
+    if folded is None:
+        return _writes.NO_STATE
+    type_, name, message, ts, start, location = folded
+    return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
+
+
+def write_events(conn: sqlite3.Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
+    """Write ``events`` into the caller's open transaction; return how many were skipped.
+
+    A run created in this batch gets its latest state folded in Python; any
+    other run a state touches is refreshed from its whole history in SQL.
+    """
+    flows: dict[str, tuple] = {}
+    tasks: dict[str, tuple] = {}
+    state_rows: list[_writes.StateRow] = []
+    log_rows: list[_writes.LogRow] = []
+    beats: dict[str, float] = {}
+    latest: dict[str, list] = {}
+    skipped = 0
+    for event in events:
+        try:
+            kind = event[0]
+            if kind == STATE:
+                _, run_id, type_, name, message, ts, location = event
+                row = (
+                    str(run_id),
+                    str(getattr(type_, "value", type_)),
+                    _text(name),
+                    _text(message),
+                    float(ts),
+                    _text(location),
+                )
+                state_rows.append(row)
+                _fold(latest, *row)
+            elif kind == TASK_RUN:
+                _, run_id, flow_run_id, name, task_key, tags, ts = event
+                run = str(run_id)
+                tasks[run] = (
+                    run,
+                    _id(flow_run_id),
+                    str(name),
+                    str(task_key),
+                    _tags(tags),
+                    float(ts),
+                )
+            elif kind == LOG:
+                _, run_id, level, message, ts = event
+                log_rows.append((_id(run_id), int(level), str(message), float(ts)))
+            elif kind == FLOW_RUN:
+                _, run_id, name, flow_name, parameters, tags, parent, ts = event
+                run = str(run_id)
+                flows[run] = (
+                    run,
+                    str(name),
+                    str(flow_name),
+                    summarize_parameters(parameters),
+                    _tags(tags),
+                    _id(parent),
+                    float(ts),
+                    pid,
+                    hostname,
+                    float(ts),
+                )
+            elif kind == HEARTBEAT:
+                run = str(event[1])
+                beats[run] = max(beats.get(run, 0.0), float(event[2]))
+        except Exception as exc:  # one malformed call must not lose the batch
+            skipped += 1
+            logger.warning(
+                "fluvial store: skipped a malformed event %s: %s", _safe_repr(event), exc
+            )
+    # Runs that existed already, or whose states came first (from another process),
+    # cannot take their state from this batch alone.
+    stale_flows = _writes.stale(conn, "flow_runs", flows)
+    stale_tasks = _writes.stale(conn, "task_runs", tasks)
+    _writes.insert_flow_runs(
+        conn, [row + _state_columns(latest.get(run)) for run, row in flows.items()]
+    )
+    _writes.insert_task_runs(
+        conn, [row + _state_columns(latest.get(run)) for run, row in tasks.items()]
+    )
+    _writes.insert_states(conn, state_rows)
+    _writes.insert_logs(conn, log_rows)
+    if beats:
+        _writes.update_heartbeats(conn, ((ts, run) for run, ts in beats.items()))
+    # States of runs created in earlier batches, of either kind.
+    earlier = latest.keys() - flows.keys() - tasks.keys()
+    earlier_flows = _writes.existing(conn, "flow_runs", earlier)
+    _writes.apply_latest(
+        conn, "flow_runs", [(run, _state_columns(latest[run])) for run in earlier_flows]
+    )
+    _writes.apply_latest(
+        conn,
+        "task_runs",
+        [(run, _state_columns(latest[run])) for run in earlier - earlier_flows],
+    )
+    _writes.refresh_flow_runs(conn, stale_flows)
+    _writes.refresh_task_runs(conn, stale_tasks)
+    return skipped

@@ -1,0 +1,100 @@
+"""Crash recovery: runs whose driver process died are marked ``CRASHED``.
+
+A flow run that is not final (no state yet, PENDING, RUNNING, ...) and whose
+driver ``pid`` on this host is gone will never finish. On opening the store,
+such a flow run gets a ``CRASHED``/``Crashed`` state with the message
+``driver process <pid> died``, and so do its non-final task runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from fluvial.store import _writes
+from fluvial.store._db import transaction
+from fluvial.store._schema import FINAL_STATE_TYPES
+
+__all__ = ["pid_alive", "recover_crashed_runs"]
+
+_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
+_OPEN = f"(state_type IS NULL OR state_type NOT IN ({_FINAL_SQL}))"
+
+
+def pid_alive(pid: int, started_before: float | None = None) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie counts as dead).
+
+    With psutil installed and ``started_before`` given (an epoch time), a process
+    that started after it is a reused pid, so the original is dead.
+    """
+    if pid == os.getpid():
+        return True
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return False
+            if started_before is not None and started_before > 1e9:
+                return process.create_time() <= started_before + 1.0
+            return True
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, owned by someone else
+        return True
+    return True
+
+
+def _open_flow_runs(
+    conn: sqlite3.Connection, hostname: str
+) -> list[tuple[str, int | None, float | None]]:
+    return conn.execute(
+        f"SELECT id, pid, created FROM flow_runs WHERE hostname = ? AND {_OPEN}", (hostname,)
+    ).fetchall()
+
+
+def recover_crashed_runs(conn: sqlite3.Connection, hostname: str | None = None) -> list[str]:
+    """Mark the open flow runs of dead drivers on this host CRASHED; return their ids."""
+    hostname = hostname or socket.gethostname()
+    dead = {
+        run_id: pid
+        for run_id, pid, created in _open_flow_runs(conn, hostname)
+        if pid is not None and not pid_alive(pid, created)
+    }
+    if not dead:
+        return []
+    with transaction(conn):
+        # Again under the write lock: another process may have recovered them meanwhile.
+        still_open = {run_id for run_id, _, _ in _open_flow_runs(conn, hostname)}
+        crashed = [run_id for run_id in dead if run_id in still_open]
+        _mark_crashed(conn, crashed, dead)
+    return crashed
+
+
+def _mark_crashed(conn: sqlite3.Connection, flow_run_ids: Sequence[str], pids: dict) -> None:
+    now = time.time()
+    states: list[_writes.StateRow] = []
+    task_ids: list[str] = []
+    for flow_run_id in flow_run_ids:
+        message = f"driver process {pids[flow_run_id]} died"
+        states.append((flow_run_id, "CRASHED", "Crashed", message, now, None))
+        for (task_id,) in conn.execute(
+            f"SELECT id FROM task_runs WHERE flow_run_id = ? AND {_OPEN}", (flow_run_id,)
+        ):
+            task_ids.append(task_id)
+            states.append((task_id, "CRASHED", "Crashed", message, now, None))
+    _writes.insert_states(conn, states)
+    _writes.refresh_flow_runs(conn, flow_run_ids)
+    _writes.refresh_task_runs(conn, task_ids)

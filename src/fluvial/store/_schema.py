@@ -1,0 +1,138 @@
+"""The store's schema, as an ordered list of migrations.
+
+``schema_version`` holds one row: how many entries of :data:`MIGRATIONS` have
+been applied. :func:`migrate` applies the missing ones in order, inside one
+``BEGIN IMMEDIATE`` transaction, so concurrent processes cannot both apply a
+migration and a failing migration leaves the database as it was. Append new
+migrations to the list; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from fluvial.store._errors import StoreError
+
+__all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
+
+Migration = Callable[[sqlite3.Connection], None]
+
+FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    """Flow runs, task runs, state history, logs and concurrency limits."""
+    statements = [
+        """CREATE TABLE flow_runs (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            flow_name TEXT,
+            parameters TEXT,
+            tags TEXT,
+            parent_task_run_id TEXT,
+            created REAL,
+            pid INTEGER,
+            hostname TEXT,
+            heartbeat REAL,
+            state_type TEXT,
+            state_name TEXT,
+            state_message TEXT,
+            state_ts REAL,
+            start_time REAL,
+            end_time REAL,
+            result_location TEXT
+        )""",
+        "CREATE INDEX ix_flow_runs_created ON flow_runs (created)",
+        "CREATE INDEX ix_flow_runs_flow_name ON flow_runs (flow_name, created)",
+        "CREATE INDEX ix_flow_runs_state_type ON flow_runs (state_type, created)",
+        # the runs crash recovery looks at: small, so opening the store stays cheap
+        f"""CREATE INDEX ix_flow_runs_open ON flow_runs (hostname)
+            WHERE state_type IS NULL OR state_type NOT IN ({_FINAL_SQL})""",
+        """CREATE TABLE task_runs (
+            id TEXT PRIMARY KEY,
+            flow_run_id TEXT,
+            name TEXT,
+            task_key TEXT,
+            tags TEXT,
+            created REAL,
+            state_type TEXT,
+            state_name TEXT,
+            state_message TEXT,
+            state_ts REAL,
+            start_time REAL,
+            end_time REAL,
+            result_location TEXT
+        )""",
+        "CREATE INDEX ix_task_runs_flow_run ON task_runs (flow_run_id, created)",
+        """CREATE TABLE state_history (
+            seq INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            name TEXT,
+            message TEXT,
+            ts REAL NOT NULL,
+            result_location TEXT
+        )""",
+        "CREATE INDEX ix_state_history_run ON state_history (run_id, ts)",
+        """CREATE TABLE logs (
+            seq INTEGER PRIMARY KEY,
+            run_id TEXT,
+            level INTEGER NOT NULL,
+            message TEXT NOT NULL,
+            ts REAL NOT NULL
+        )""",
+        "CREATE INDEX ix_logs_run ON logs (run_id, ts)",
+        """CREATE TABLE concurrency_limits (
+            tag TEXT PRIMARY KEY,
+            "limit" INTEGER NOT NULL,
+            slot_decay_per_second REAL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The number of migrations applied to ``conn``'s database (0 when new)."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the migrations ``conn`` lacks, in order, in one transaction.
+
+    Returns the schema version reached. Idempotent: a second call applies nothing.
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    if current_version(conn) == len(migrations):
+        return len(migrations)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = current_version(conn)  # again, now that we hold the write lock
+        if version > len(migrations):
+            raise StoreError(
+                f"the store's schema is version {version} but this fluvial knows only "
+                f"{len(migrations)}; upgrade fluvial or point FLUVIAL_HOME elsewhere"
+            )
+        for migration in migrations[version:]:
+            migration(conn)
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(migrations)

@@ -1,0 +1,194 @@
+"""The SQL that writes runs: shared by the background writer and crash recovery.
+
+A run's row carries its latest state, but that state is always *derived* from
+``state_history`` (latest by timestamp, then by arrival), never patched in
+place. Rows and states may therefore arrive in any order, across batches and
+across processes, and the row still ends up agreeing with its history. Every
+function here runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from fluvial.store._schema import FINAL_STATE_TYPES
+
+__all__ = [
+    "NO_STATE",
+    "apply_latest",
+    "existing",
+    "stale",
+    "insert_flow_runs",
+    "insert_logs",
+    "insert_states",
+    "insert_task_runs",
+    "refresh_flow_runs",
+    "refresh_task_runs",
+    "update_heartbeats",
+]
+
+_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
+
+# The latest-state columns of a run, as folded from a batch's states:
+# (state_type, state_name, state_message, state_ts, start_time, end_time, result_location)
+LatestState = tuple[
+    str | None, str | None, str | None, float | None, float | None, float | None, str | None
+]
+NO_STATE: LatestState = (None, None, None, None, None, None, None)
+# (id, name, flow_name, parameters, tags, parent_task_run_id, created, pid, hostname, heartbeat)
+# + LatestState
+FlowRunRow = tuple
+# (id, flow_run_id, name, task_key, tags, created) + LatestState
+TaskRunRow = tuple
+# (run_id, type, name, message, ts, result_location)
+StateRow = tuple[str, str, str | None, str | None, float, str | None]
+# (run_id, level, message, ts)
+LogRow = tuple[str | None, int, str, float]
+
+_STATE_COLUMNS = (
+    "state_type, state_name, state_message, state_ts, start_time, end_time, result_location"
+)
+
+_INSERT_FLOW_RUN = f"""
+INSERT INTO flow_runs (id, name, flow_name, parameters, tags, parent_task_run_id,
+                       created, pid, hostname, heartbeat, {_STATE_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name, flow_name = excluded.flow_name, parameters = excluded.parameters,
+    tags = excluded.tags, parent_task_run_id = excluded.parent_task_run_id,
+    created = excluded.created, pid = excluded.pid, hostname = excluded.hostname,
+    heartbeat = excluded.heartbeat
+"""
+
+_INSERT_TASK_RUN = f"""
+INSERT INTO task_runs (id, flow_run_id, name, task_key, tags, created, {_STATE_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    flow_run_id = excluded.flow_run_id, name = excluded.name, task_key = excluded.task_key,
+    tags = excluded.tags, created = excluded.created
+"""
+
+_INSERT_STATE = """
+INSERT INTO state_history (run_id, type, name, message, ts, result_location)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_LOG = "INSERT INTO logs (run_id, level, message, ts) VALUES (?, ?, ?, ?)"
+
+_HEARTBEAT = """
+UPDATE flow_runs SET heartbeat = max(coalesce(heartbeat, 0), ?) WHERE id = ?
+"""
+
+_NEWER = "state_ts IS NULL OR state_ts <= ?1"
+_APPLY_LATEST = f"""
+UPDATE {{table}} SET
+    state_type = CASE WHEN {_NEWER} THEN ?2 ELSE state_type END,
+    state_name = CASE WHEN {_NEWER} THEN ?3 ELSE state_name END,
+    state_message = CASE WHEN {_NEWER} THEN ?4 ELSE state_message END,
+    end_time = CASE WHEN {_NEWER} THEN ?5 ELSE end_time END,
+    result_location = CASE WHEN {_NEWER} THEN ?6 ELSE result_location END,
+    state_ts = CASE WHEN {_NEWER} THEN ?1 ELSE state_ts END,
+    start_time = CASE WHEN ?7 IS NOT NULL AND (start_time IS NULL OR start_time > ?7)
+                      THEN ?7 ELSE start_time END
+WHERE id = ?8
+"""
+
+# The latest state, its end time when final, and the first RUNNING time.
+_REFRESH = f"""
+UPDATE {{table}} SET
+    (state_type, state_name, state_message, state_ts, result_location, end_time) = (
+        SELECT type, name, message, ts, result_location,
+               CASE WHEN type IN ({_FINAL_SQL}) THEN ts END
+        FROM state_history WHERE run_id = ?1
+        ORDER BY ts DESC, seq DESC LIMIT 1),
+    start_time = (SELECT min(ts) FROM state_history WHERE run_id = ?1 AND type = 'RUNNING')
+WHERE id = ?1
+"""
+_REFRESH_FLOW_RUNS = _REFRESH.format(table="flow_runs")
+_REFRESH_TASK_RUNS = _REFRESH.format(table="task_runs")
+
+
+def stale(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
+    """Those of ``ids`` whose row exists already or that have states already.
+
+    Their latest state cannot be folded from one batch: it must be refreshed
+    from the whole history after the batch is written.
+    """
+    ids = list(ids)
+    if not ids:
+        return set()
+    rows = conn.execute(
+        f"""SELECT value FROM json_each(?1) AS j
+            WHERE EXISTS (SELECT 1 FROM state_history WHERE run_id = j.value)
+               OR EXISTS (SELECT 1 FROM {table} WHERE id = j.value)""",
+        (json.dumps(ids),),
+    )
+    return {row[0] for row in rows}
+
+
+def insert_flow_runs(conn: sqlite3.Connection, rows: Sequence[FlowRunRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_FLOW_RUN, rows)
+
+
+def insert_task_runs(conn: sqlite3.Connection, rows: Sequence[TaskRunRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_TASK_RUN, rows)
+
+
+def insert_states(conn: sqlite3.Connection, rows: Sequence[StateRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_STATE, rows)
+
+
+def insert_logs(conn: sqlite3.Connection, rows: Sequence[LogRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_LOG, rows)
+
+
+def update_heartbeats(conn: sqlite3.Connection, beats: Iterable[tuple[float, str]]) -> None:
+    conn.executemany(_HEARTBEAT, beats)
+
+
+def existing(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
+    """Those of ``ids`` that have a row in ``table``."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    rows = conn.execute(
+        f"""SELECT value FROM json_each(?1) AS j
+            WHERE EXISTS (SELECT 1 FROM {table} WHERE id = j.value)""",
+        (json.dumps(ids),),
+    )
+    return {row[0] for row in rows}
+
+
+def apply_latest(
+    conn: sqlite3.Connection, table: str, latest: Iterable[tuple[str, LatestState]]
+) -> None:
+    """Apply a batch's latest state to existing rows of ``table`` (``flow_runs``/``task_runs``).
+
+    Equivalent to a refresh from the history when the history before this batch
+    is already reflected in the row: the batch's state wins unless the row holds
+    a later one, and the first RUNNING time only moves earlier. (SQLite and
+    PostgreSQL evaluate every ``SET`` expression on the old row.)
+    """
+    conn.executemany(
+        _APPLY_LATEST.format(table=table),
+        (
+            (ts, type_, name, message, end, location, start, run)
+            for run, (type_, name, message, ts, start, end, location) in latest
+        ),
+    )
+
+
+def refresh_flow_runs(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+    """Re-derive the latest-state columns of these flow runs from their history."""
+    conn.executemany(_REFRESH_FLOW_RUNS, ((i,) for i in ids))
+
+
+def refresh_task_runs(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+    """Re-derive the latest-state columns of these task runs from their history."""
+    conn.executemany(_REFRESH_TASK_RUNS, ((i,) for i in ids))
