@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fluvial.exceptions import FailedRun, RemoteTraceback
@@ -81,7 +81,7 @@ class State:
     @property
     def timestamp(self) -> datetime:
         """When this state was entered (timezone-aware, UTC)."""
-        return datetime.fromtimestamp(self.ts, tz=timezone.utc)
+        return datetime.fromtimestamp(self.ts, tz=UTC)
 
     # -- predicates -----------------------------------------------------------
     def is_scheduled(self) -> bool:

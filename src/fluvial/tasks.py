@@ -27,7 +27,6 @@ from fluvial.engine.task_engine import retry_delay_jittered, run_task
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
 from fluvial.futures import Future, FutureList
 from fluvial.runs import TaskRun
-from fluvial.states import State
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 

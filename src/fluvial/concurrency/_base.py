@@ -172,7 +172,7 @@ class SlotRequest:
         self,
         names: tuple[str, ...],
         occupy: int,
-        cancel: Callable[[], bool] | None = None,
+        cancel: Callable[[], object] | None = None,
         lease: Lease | None = None,
     ) -> None:
         self.names = names

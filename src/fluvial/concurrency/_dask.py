@@ -181,7 +181,8 @@ class DaskSlotManager(SlotManager):
         async def rpc() -> Any:
             return await self.client.scheduler.fluvial_slots(action=action, **kw)
 
-        return asyncio.run_coroutine_threadsafe(rpc(), self.client.loop.asyncio_loop)
+        loop = self.client.loop.asyncio_loop  # type: ignore[union-attr]
+        return asyncio.run_coroutine_threadsafe(rpc(), loop)
 
     def _acquire_msg(self, token: str, specs: dict[str, Limit], occupy: int,
                      lease_seconds: float | None, nowait: bool) -> concurrent.futures.Future[Any]:

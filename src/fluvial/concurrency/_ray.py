@@ -46,7 +46,7 @@ DEFAULT_ACTOR_NAME = "fluvial-slots"
 DEFAULT_NAMESPACE = "fluvial"
 
 
-@ray.remote(num_cpus=0, concurrency_groups={"wait": 100_000, "control": 64})
+@ray.remote(num_cpus=0, concurrency_groups={"wait": 100_000, "control": 64})  # type: ignore[call-overload]
 class SlotActor:
     """The cluster's slot table."""
 
@@ -106,7 +106,12 @@ class SlotActor:
         if not self.table.cancel(entry[0]):
             return False
         fut = entry[1]
-        fut.get_loop().call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        fut.get_loop().call_soon_threadsafe(settle)
         return True
 
     @ray.method(concurrency_group="control")

@@ -15,6 +15,7 @@ e.g. for a subflow), calls the function under the run context, and settles the r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -58,9 +59,9 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     parent_task = _task_run.get()
     flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(), parameters,
                        frozenset(), parent_task.task_run.id if parent_task else None)
-    runner = _runner_for(flow)
+    runner, owned = _runner_for(flow)
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
-    state = _run(flow, flow_run, runner, parameters)
+    state = _run(flow, flow_run, runner, owned, parameters)
     flow_run.state = state
     hooks = flow.on_completion if state.is_completed() else flow.on_failure
     if hooks:
@@ -70,22 +71,33 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     return state if return_state else state.result()
 
 
-def _runner_for(flow: Flow) -> TaskRunner:
+def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
+    """The runner for a new flow run, and whether this run starts and stops it.
+
+    A runner the application started itself (``with runner: my_flow()``) is used as it
+    is and left running; a runner already serving another flow run (a subflow of the
+    flow that uses it) is duplicated.
+    """
     runner = flow.task_runner
     if runner is None:
         from fluvial.runners.threads import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner()
-    return runner.duplicate() if runner.started else runner
+        return ThreadPoolTaskRunner(), True
+    if not runner.started:
+        return runner, True
+    if runner._flow_ctx is None:
+        return runner, False
+    return runner.duplicate(), True
 
 
-def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, parameters: dict) -> State:
+def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
+         parameters: dict) -> State:
     tracker = RunTracker()
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
-    runner._flow_ctx = ctx
     token = _flow_run.set(ctx)
     try:
-        with runner:
+        with runner if owned else contextlib.nullcontext(runner):
+            runner._flow_ctx = ctx
             while True:
                 flow_run.run_count += 1
                 state = _attempt(flow, flow_run, parameters, tracker)

@@ -55,6 +55,8 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
         found.extend(waits)
     if found:
         task_run.upstream_names = tuple(f.task_name for f in found)
+        for upstream in found:  # a consumer sees (and propagates) an upstream's failure
+            upstream._observed = True
     if task_run.task.cache_policy is not None:
         _prepare_cache_context(task_run)
     return Submission(task_run, found, n_data)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
@@ -39,7 +40,9 @@ __all__ = ["RayTaskRunner", "remote_options"]
 
 logger = logging.getLogger("fluvial.runners.ray")
 
-_remote_options: ContextVar[dict[str, Any]] = ContextVar("fluvial_ray_options", default={})
+_remote_options: ContextVar[Mapping[str, Any]] = ContextVar(
+    "fluvial_ray_options", default=MappingProxyType({})
+)
 
 
 def _ray() -> Any:
@@ -53,7 +56,7 @@ def _ray() -> Any:
 
 
 @contextlib.contextmanager
-def remote_options(**options: Any) -> Iterator[dict[str, Any]]:
+def remote_options(**options: Any) -> Iterator[Mapping[str, Any]]:
     """Ray options (``num_cpus``, ``num_gpus``, ``resources``, ``memory`` ...) for the task
     runs submitted inside the block."""
     merged = {**_remote_options.get(), **options}

@@ -1,0 +1,104 @@
+"""Shared fixtures: a throwaway FLUVIAL_HOME per test, and one started runner of each
+kind per session — a real Dask LocalCluster (worker processes) and a real local Ray
+session — so the behaviour suite runs over every runner without paying start-up per
+test. Clusters are closed at session end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fluvial.runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+RUNNER_KINDS = ["threads", "processes", "dask", "ray"]
+
+
+@pytest.fixture(autouse=True)
+def fluvial_home(tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    home = str(tmp_path_factory.mktemp("fluvial_home"))
+    monkeypatch.setenv("FLUVIAL_HOME", home)
+    monkeypatch.setenv("FLUVIAL_PROGRESS", "off")
+    yield home
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[object]:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    yield cluster
+    _shutdown_started("dask")
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[object]:
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray workers import test modules by name (cloudpickle pickles importable code by
+    # reference), so they need the test directories pytest put on sys.path.
+    paths = [p for p in sys.path if p.startswith(str(Path(__file__).parent))]
+    env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+    ray.init(runtime_env={"env_vars": env}, num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             logging_level=logging.WARNING, log_to_driver=True)
+    yield ray
+    _shutdown_started("ray")
+    ray.shutdown()
+
+
+def _make_runner(kind: str, request: pytest.FixtureRequest) -> TaskRunner:
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=4)
+    if kind == "processes":
+        return ProcessPoolTaskRunner(max_workers=2)
+    if kind == "dask":
+        from fluvial.runners.dask import DaskTaskRunner
+
+        cluster = request.getfixturevalue("dask_cluster")
+        return DaskTaskRunner(address=cluster.scheduler_address)  # type: ignore[attr-defined]
+    if kind == "ray":
+        from fluvial.runners.ray import RayTaskRunner
+
+        request.getfixturevalue("ray_session")
+        return RayTaskRunner()
+    raise ValueError(kind)
+
+
+_started: dict[str, TaskRunner] = {}
+
+
+def _shutdown_started(kind: str) -> None:
+    """Close a session runner before the cluster it talks to goes away."""
+    runner = _started.pop(kind, None)
+    if runner is not None:
+        runner.shutdown()
+
+
+@pytest.fixture(scope="session")
+def started_runners() -> Iterator[dict[str, TaskRunner]]:
+    yield _started
+    for runner in _started.values():
+        runner.shutdown()
+
+
+@pytest.fixture(params=RUNNER_KINDS)
+def runner(request: pytest.FixtureRequest, started_runners: dict[str, TaskRunner]) -> TaskRunner:
+    """A started runner of each kind, shared by the session (flows use it as it is)."""
+    kind = request.param
+    runner = started_runners.get(kind)
+    if runner is None or not runner.started:
+        runner = started_runners[kind] = _make_runner(kind, request)
+        runner.start()
+    return runner
+
+
+@pytest.fixture
+def make_runner(request: pytest.FixtureRequest) -> Callable[[str], TaskRunner]:
+    """A fresh, unstarted runner of a kind (for tests of start/stop and crashes)."""
+    return lambda kind: _make_runner(kind, request)
