@@ -213,14 +213,19 @@ def test_reset_frees_every_slot():
 
 
 def test_rate_limit_token_bucket():
-    m = InProcessSlotManager({"api": Limit(2, slot_decay_per_second=1000.0), "plain": 2})
+    m = InProcessSlotManager({
+        "api": Limit(2, slot_decay_per_second=0.01),  # a slot decays in 100 s
+        "fast": Limit(1, slot_decay_per_second=1000.0),
+        "plain": 2,
+    })
     with pytest.raises(ValueError, match="slot decay"):
         conc.rate_limit("plain", manager=m)
     assert m.take_tokens("api") == 0.0
     assert m.take_tokens("api") == 0.0
-    wait = m.take_tokens("api")
-    assert wait > 0  # the bucket is full until it decays
-    conc.rate_limit("api", manager=m, timeout_seconds=30)  # sleeps the computed decay time
+    assert m.take_tokens("api") > 0  # the bucket is full until it decays
+    assert m.statistics("api").active == 2
+    for _ in range(3):  # each waits the computed decay time, however slow the machine
+        conc.rate_limit("fast", manager=m, timeout_seconds=30)
     with pytest.raises(ConcurrencySlotTimeout):
         m2 = InProcessSlotManager({"slow": Limit(1, slot_decay_per_second=0.001)})
         conc.rate_limit("slow", manager=m2)

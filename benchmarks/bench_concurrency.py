@@ -1,0 +1,146 @@
+"""Slot-manager latency: acquire+release per backend, and the host backend's candidates.
+
+``run()`` returns rows ``{"group": "concurrency", "name", "value", "unit"}`` (median
+of several repeats, µs per uncontended acquire+release). Rows:
+
+- in-process: untagged (no limit: the cost a tag without a limit adds), `acquire`,
+  and the runner path (`request` + `on_granted` + `release`);
+- host: flock slot files (the chosen backend) next to the alternative measured
+  for the choice, a SQLite `BEGIN IMMEDIATE` counter row;
+- dask (scheduler plugin, `LocalCluster` of 2 processes) and ray (named actor),
+  when installed — a network round trip each.
+
+``python benchmarks/bench_concurrency.py [--no-cluster]`` prints a table.
+Each run uses a throwaway FLUVIAL_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fluvial.concurrency import HostSlotManager, InProcessSlotManager, SlotManager
+
+GROUP = "concurrency"
+
+
+def _per_op_us(fn: Callable[[], None], n: int, repeats: int = 5) -> float:
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - t) / n * 1e6)
+    return statistics.median(samples)
+
+
+def _row(name: str, us: float) -> dict[str, Any]:
+    return {"group": GROUP, "name": name, "value": round(us, 2), "unit": "µs"}
+
+
+def _acquire_release(m: SlotManager, name: str) -> Callable[[], None]:
+    return lambda: m.acquire(name).release()
+
+
+def _request_release(m: SlotManager, name: str) -> Callable[[], None]:
+    def once() -> None:
+        m.request(name, 1, lambda lease: lease.release())
+
+    return once
+
+
+def _sqlite_counter(path: str) -> Callable[[], None]:
+    """The alternative for the host backend: a slot counter row under BEGIN IMMEDIATE."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS slots (name TEXT PRIMARY KEY, active INT, lim INT)")
+    conn.execute("INSERT OR REPLACE INTO slots VALUES ('db', 0, 3)")
+
+    def once() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE slots SET active = active + 1 WHERE name = 'db' AND active < lim")
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE slots SET active = active - 1 WHERE name = 'db'")
+        conn.execute("COMMIT")
+
+    return once
+
+
+def _local_rows(home: str) -> list[dict[str, Any]]:
+    rows = []
+    m = InProcessSlotManager({"db": 3})
+    rows.append(_row("untagged (no limit) in-process", _per_op_us(_acquire_release(m, "free"), 20_000)))
+    rows.append(_row("acquire+release in-process", _per_op_us(_acquire_release(m, "db"), 20_000)))
+    rows.append(_row("request+release in-process (runner path)", _per_op_us(_request_release(m, "db"), 20_000)))
+    h = HostSlotManager({"db": 3}, home=home)
+    rows.append(_row("acquire+release host (flock, chosen)", _per_op_us(_acquire_release(h, "db"), 5_000)))
+    rows.append(_row("acquire+release host alternative (SQLite counter)",
+                     _per_op_us(_sqlite_counter(os.path.join(home, "bench.db")), 1_000)))
+    h.close()
+    return rows
+
+
+def _dask_rows() -> list[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return []
+    from fluvial.concurrency import DaskSlotManager
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        m = DaskSlotManager(client, limits={"db": 3})
+        m.acquire("db").release()
+        return [_row("acquire+release dask (scheduler plugin)",
+                     _per_op_us(_acquire_release(m, "db"), 300, repeats=3))]
+
+
+def _ray_rows() -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        return []
+    from fluvial.concurrency import RaySlotManager
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        m = RaySlotManager(limits={"db": 3}, name="fluvial-slots-bench")
+        m.acquire("db").release()
+        rows = [_row("acquire+release ray (actor)", _per_op_us(_acquire_release(m, "db"), 200, repeats=3))]
+        m.close()
+        return rows
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run(cluster: bool = True) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="fluvial-bench-") as home:
+        old = os.environ.get("FLUVIAL_HOME")
+        os.environ["FLUVIAL_HOME"] = home
+        try:
+            rows = _local_rows(home)
+            if cluster:
+                rows += _dask_rows()
+                rows += _ray_rows()
+            return rows
+        finally:
+            if old is None:
+                os.environ.pop("FLUVIAL_HOME", None)
+            else:
+                os.environ["FLUVIAL_HOME"] = old
+
+
+if __name__ == "__main__":
+    for r in run(cluster="--no-cluster" not in sys.argv):
+        print(f"{r['name']:<55} {r['value']:>10.2f} {r['unit']}")
