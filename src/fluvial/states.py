@@ -61,7 +61,7 @@ _NO_DATA = object()
 class State:
     """One state of a run. Final states carry ``data`` (a result or an exception)."""
 
-    __slots__ = ("type", "name", "message", "ts", "data")
+    __slots__ = ("type", "name", "message", "ts", "data", "start_ts")
 
     def __init__(
         self,
@@ -70,12 +70,14 @@ class State:
         message: str | None = None,
         data: Any = None,
         ts: float | None = None,
+        start_ts: float | None = None,
     ) -> None:
         self.type = type
         self.name = name if name is not None else type.value.capitalize()
         self.message = message
         self.data = data
         self.ts = time.time() if ts is None else ts
+        self.start_ts = start_ts  # when the run began running, on final states
 
     # -- timestamps ---------------------------------------------------------
     @property
@@ -132,10 +134,7 @@ class State:
         return State(**fields)
 
     def __repr__(self) -> str:
-        text = f"{self.name}(type={self.type.name}"
-        if self.message:
-            text += f", message={self.message!r}"
-        return text + ")"
+        return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
@@ -156,11 +155,13 @@ class State:
             if not isinstance(data.__cause__, RemoteTraceback):
                 tb = "".join(traceback.format_exception(data))
                 data.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
-        return (_rebuild_state, (self.type.value, self.name, self.message, data, self.ts))
+        return (_rebuild_state,
+                (self.type.value, self.name, self.message, data, self.ts, self.start_ts))
 
 
-def _rebuild_state(type_value: str, name: str, message: str | None, data: Any, ts: float) -> State:
-    return State(StateType(type_value), name, message, data, ts)
+def _rebuild_state(type_value: str, name: str, message: str | None, data: Any, ts: float,
+                   start_ts: float | None = None) -> State:
+    return State(StateType(type_value), name, message, data, ts, start_ts)
 
 
 # -- constructors ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -23,6 +24,7 @@ from fluvial.engine.submission import (
     prepare,
     wait_for_futures,
 )
+from fluvial.engine.recording import record_task_runs, record_task_state
 from fluvial.engine.task_engine import retry_delay_jittered, run_task
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
 from fluvial.futures import Future, FutureList
@@ -237,10 +239,14 @@ class Task(Generic[R]):
         ctx = _flow_run.get()
         flow_run_id = ctx.flow_run.id if ctx is not None else None
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
+        recorder = ctx.tracker.recorder if ctx is not None else None
+        record_task_runs(recorder, (task_run,), time.time())
         sub = prepare(task_run, wait_for_futures(self, wait_for))
         for upstream in sub.upstreams:
             upstream.wait()
         state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
+        if recorder is not None:
+            record_task_state(recorder, task_run.id, state)
         return state if return_state else state.result()
 
     async def _call_async(self, args: tuple, kwargs: dict, return_state: bool,
@@ -253,6 +259,8 @@ class Task(Generic[R]):
         self._check_arguments(args, kwargs)
         runner, tracker, flow_run_id = current_runner()
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
+        if tracker is not None:
+            record_task_runs(tracker.recorder, (task_run,), time.time())
         future = runner.submit(prepare(task_run, wait_for_futures(self, wait_for)), tracker)
         if return_state:
             future.wait()
@@ -287,6 +295,8 @@ class Task(Generic[R]):
             if i == 0:
                 self._check_arguments(call_args, call_kwargs)
             subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
+        if tracker is not None:
+            record_task_runs(tracker.recorder, [s.task_run for s in subs], time.time())
         futures = FutureList(runner.submit_many(subs, tracker))
         if return_state:
             futures.wait()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _task_run
 from fluvial.engine.hooks import call_hooks
+from fluvial.engine.recording import open_recorder, record_flow_start, record_flow_state
 from fluvial.engine.timeouts import call_with_timeout, run_coroutine
 from fluvial.engine.tracking import RunTracker
 from fluvial.exceptions import FlowTimeoutError, TaskTimeoutError
@@ -35,6 +36,7 @@ from fluvial.states import State, StateType
 if TYPE_CHECKING:
     from fluvial.flows import Flow
     from fluvial.runners.base import TaskRunner
+    from fluvial.store import Recorder
 
 __all__ = ["run_flow"]
 
@@ -60,9 +62,16 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(), parameters,
                        frozenset(), parent_task.task_run.id if parent_task else None)
     runner, owned = _runner_for(flow)
+    recorder = open_recorder()
+    record_flow_start(recorder, flow_run, st.Running())
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
-    state = _run(flow, flow_run, runner, owned, parameters)
+    try:
+        state = _run(flow, flow_run, runner, owned, parameters, recorder)
+    except BaseException as exc:  # KeyboardInterrupt and the like: record, then re-raise
+        record_flow_state(recorder, flow_run, st.Crashed(exc))
+        raise
     flow_run.state = state
+    record_flow_state(recorder, flow_run, state)
     hooks = flow.on_completion if state.is_completed() else flow.on_failure
     if hooks:
         call_hooks(hooks, flow, flow_run, state)
@@ -91,8 +100,8 @@ def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
 
 
 def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
-         parameters: dict) -> State:
-    tracker = RunTracker()
+         parameters: dict, recorder: Recorder | None) -> State:
+    tracker = RunTracker(recorder)
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
     token = _flow_run.set(ctx)
     try:
@@ -105,7 +114,8 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
                     return state
                 logger.info("Flow run %r - %s; retry %d of %d", flow_run.name, state.message,
                             flow_run.run_count, flow.retries)
-                tracker = RunTracker()
+                record_flow_state(recorder, flow_run, st.Retrying(state.message))
+                tracker = RunTracker(recorder)
                 ctx.tracker = tracker
                 if flow.retry_delay_seconds:
                     time.sleep(flow.retry_delay_seconds)

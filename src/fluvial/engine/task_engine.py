@@ -62,6 +62,7 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         )
 
     task = task_run.task
+    started = time.time()
     token = _task_run.set(TaskRunContext(task, task_run))
     log_prints = task.log_prints
     if log_prints is None:
@@ -71,6 +72,7 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         if task.cache_policy is not None:
             with caching.session(task, task_run, args, kwargs) as cache:
                 if cache.hit is not None:
+                    cache.hit.start_ts = started
                     return _finish(task, task_run, cache.hit)
                 state = _run_attempts(task, task_run, args, kwargs, log_prints)
                 cache.save(state)
@@ -78,6 +80,7 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
             state = _run_attempts(task, task_run, args, kwargs, log_prints)
             if task.persist_result and state.type is StateType.COMPLETED:
                 caching.persist(task, task_run, None, state)
+        state.start_ts = started
         return _finish(task, task_run, state)
     finally:
         _task_run.reset(token)

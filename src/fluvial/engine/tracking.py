@@ -10,18 +10,22 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from fluvial.engine.recording import record_task_state
 from fluvial.states import StateType
 
 if TYPE_CHECKING:
     from fluvial.futures import Future
+    from fluvial.store import Recorder
 
 __all__ = ["RunTracker"]
 
 
 class RunTracker:
-    __slots__ = ("_lock", "_outstanding", "_idle", "failed", "submitted_count", "listeners")
+    __slots__ = ("_lock", "_outstanding", "_idle", "failed", "submitted_count", "listeners",
+                 "recorder")
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recorder | None = None) -> None:
+        self.recorder = recorder  # the run record, told of every settled task run
         self._lock = threading.Lock()
         self._outstanding = 0
         self._idle = threading.Event()
@@ -41,6 +45,8 @@ class RunTracker:
         state = future._state
         if state is not None and state.type is not StateType.COMPLETED:
             self.failed.append(future)
+        if self.recorder is not None:
+            record_task_state(self.recorder, future.task_run_id, state)  # type: ignore[arg-type]
         for listener in self.listeners:
             listener(future)
         with self._lock:

@@ -42,8 +42,6 @@ __all__ = ["DaskTaskRunner", "get_async_dask_client", "get_dask_client"]
 
 logger = logging.getLogger("fluvial.runners.dask")
 
-_COMPLETED = State(StateType.COMPLETED, "Completed")
-
 
 def _distributed() -> Any:
     try:
@@ -219,8 +217,8 @@ class DaskTaskRunner(TaskRunner):
 
         def on_done(done: Any) -> None:
             status = done.status
-            if status == "finished":
-                future._complete(_COMPLETED)
+            if status == "finished":  # the full state stays on the worker until asked for
+                future._complete(State(StateType.COMPLETED, "Completed"))
                 return
             try:
                 exc = done.exception()

@@ -171,5 +171,5 @@ def _run_on_ray(task_run: Any, n_data: int = 0, *upstream_states: State) -> tupl
     """The Ray task: run the engine; return (status without result, full state)."""
     state = run_task(task_run, upstream_states, n_data)
     if state.type is StateType.COMPLETED:
-        return State(state.type, state.name, state.message, None, state.ts), state
+        return State(state.type, state.name, state.message, None, state.ts, state.start_ts), state
     return state, state

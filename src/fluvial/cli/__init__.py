@@ -1,0 +1,27 @@
+"""The ``fluvial`` command: run flows from files, inspect the run record, manage limits.
+
+    fluvial run path/to/file.py:flow_name --param key=value ...
+    fluvial runs ls | inspect RUN_ID | logs RUN_ID
+    fluvial concurrency-limit create TAG N | ls | inspect TAG | reset TAG | delete TAG
+"""
+
+from __future__ import annotations
+
+import click
+
+from fluvial.cli.concurrency import concurrency_limit
+from fluvial.cli.run import run
+from fluvial.cli.runs import runs
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fluvial")
+def main() -> None:
+    """fluvial: plain Python functions as tasks and flows."""
+
+
+main.add_command(run)
+main.add_command(runs)
+main.add_command(concurrency_limit)
