@@ -45,7 +45,7 @@ def ray_session() -> Iterator[object]:
     # reference), so they need the test directories pytest put on sys.path.
     paths = [p for p in sys.path if p.startswith(str(Path(__file__).parent))]
     env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
-    ray.init(runtime_env={"env_vars": env}, num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(runtime_env={"env_vars": env}, num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
              logging_level=logging.WARNING, log_to_driver=True)
     yield ray
     _shutdown_started("ray")
@@ -56,7 +56,7 @@ def _make_runner(kind: str, request: pytest.FixtureRequest) -> TaskRunner:
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=4)
     if kind == "processes":
-        return ProcessPoolTaskRunner(max_workers=2)
+        return ProcessPoolTaskRunner(max_workers=4)
     if kind == "dask":
         from fluvial.runners.dask import DaskTaskRunner
 

@@ -15,18 +15,25 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
 from fluvial.futures import Future
+from fluvial.runners.admission import Admission
 
 if TYPE_CHECKING:
     from fluvial.context import FlowRunContext
     from fluvial.engine.submission import Submission
     from fluvial.engine.tracking import RunTracker
 
-__all__ = ["LocalTaskRunner", "TaskRunner"]
+__all__ = ["LocalTaskRunner", "TaskRunner", "when_settled"]
+
+
+def _host_slot_manager() -> Any:
+    from fluvial.concurrency import get_slot_manager
+
+    return get_slot_manager()
 
 
 class TaskRunner(abc.ABC):
@@ -88,14 +95,34 @@ class TaskRunner(abc.ABC):
         return f"{self.name}()"
 
 
+def when_settled(upstreams: Sequence[Future], then: Callable[[], None]) -> None:
+    """Call ``then()`` once every future in ``upstreams`` is done (at once if they are)."""
+    pending = [u for u in upstreams if u._state is None]
+    if not pending:
+        then()
+        return
+    remaining = [len(pending)]
+    lock = threading.Lock()
+
+    def on_upstream_done(_: Future) -> None:
+        with lock:
+            remaining[0] -= 1
+            ready = remaining[0] == 0
+        if ready:
+            then()
+
+    for upstream in pending:
+        upstream.add_done_callback(on_upstream_done)
+
+
 class LocalTaskRunner(TaskRunner):
     """A runner whose driver keeps dependency counts: a run is dispatched only once its
-    upstream futures are all done (threads, processes). Subclasses implement
-    ``_dispatch(submission, future)``, called when the run is ready."""
+    upstream futures are all done and it holds its tag slots (threads, processes).
+    Subclasses implement ``_dispatch(submission, future)``, called when the run is ready."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._gate_lock = threading.Lock()
+        self._admission = Admission(_host_slot_manager)
 
     def _new_future(self, submission: Submission, tracker: RunTracker | None) -> Future:
         task_run = submission.task_run
@@ -106,21 +133,17 @@ class LocalTaskRunner(TaskRunner):
         future = self._new_future(submission, tracker)
         if tracker is not None:
             tracker.submitted()
-        pending = [u for u in submission.upstreams if u._state is None]
-        if not pending:
-            self._dispatch(submission, future)
-            return future
-        remaining = [len(pending)]
-
-        def on_upstream_done(_: Future) -> None:
-            with self._gate_lock:
-                remaining[0] -= 1
-                ready = remaining[0] == 0
-            if ready:
+        if submission.task_run.tags:
+            def ready() -> None:
+                self._admission.admit(submission.task_run, future,
+                                      lambda: self._dispatch(submission, future))
+        else:
+            def ready() -> None:
                 self._dispatch(submission, future)
-
-        for upstream in pending:
-            upstream.add_done_callback(on_upstream_done)
+        if submission.upstreams:
+            when_settled(submission.upstreams, ready)
+        else:
+            ready()
         return future
 
     @abc.abstractmethod

@@ -29,14 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import MissingDependencyError, RunnerError
-from fluvial.futures import Future
-from fluvial.runners.base import TaskRunner
-from fluvial.runners.remote import PickleCheck, RemoteFuture, TaskRunFailure, settle_error
+from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
-    from fluvial.engine.tracking import RunTracker
 
 __all__ = ["DaskTaskRunner", "get_async_dask_client", "get_dask_client"]
 
@@ -66,7 +63,7 @@ def _resolve_class(cluster_class: Any) -> Any:
         raise ValueError(f"cluster_class {cluster_class!r} cannot be imported: {exc}") from exc
 
 
-class DaskTaskRunner(TaskRunner):
+class DaskTaskRunner(RemoteTaskRunner):
     """Run tasks on a Dask cluster: a new local one, or an existing one by address."""
 
     def __init__(
@@ -98,7 +95,6 @@ class DaskTaskRunner(TaskRunner):
         self._client: Any = None
         self._own_cluster: Any = None
         self._shared: DaskTaskRunner | None = None
-        self._check_pickle = PickleCheck()
 
     @property
     def client(self) -> Any:
@@ -158,82 +154,59 @@ class DaskTaskRunner(TaskRunner):
         if cluster is not None:
             cluster.close()
 
-    # -- submission -------------------------------------------------------------
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
-        return self.submit_many([submission], tracker)[0]
+    # -- submission (see RemoteTaskRunner) -------------------------------------------
+    def _make_slot_manager(self) -> Any:
+        from fluvial.concurrency import DaskSlotManager
 
-    def submit_many(self, submissions: Sequence[Submission],
-                    tracker: RunTracker | None) -> list[Future]:
-        self._check_started()
-        for submission in submissions:
-            self._check_pickle(submission)
+        return DaskSlotManager(self.client)
+
+    def _owns(self, ref: Any) -> bool:
+        return getattr(ref, "client", None) is self._client
+
+    def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
         client = self._client
-        futures: list[Future] = []
-        independent = [s for s in submissions if not s.upstreams]
-        if len(independent) > 1:
-            keys = [f"{s.task_run.task.name}-{s.task_run.id.hex}" for s in independent]
-            dask_futures = client.map(_run_on_worker, [s.task_run for s in independent],
+        independent = [(s, f) for s, f in pairs if not s.upstreams]
+        if len(independent) > 1:  # one graph message for a whole map
+            keys = [_key(s) for s, _ in independent]
+            dask_futures = client.map(_run_on_worker, [s.task_run for s, _ in independent],
                                       key=keys, pure=False)
-            by_id = {s.task_run.id: d for s, d in zip(independent, dask_futures, strict=True)}
-        else:
-            by_id = {}
-        for submission in submissions:
-            task_run = submission.task_run
-            dask_future = by_id.get(task_run.id)
-            if dask_future is None:
-                dask_future = self._submit_one(client, submission)
-            futures.append(self._wrap(submission, dask_future, tracker))
-        return futures
+            for (submission, future), dask_future in zip(independent, dask_futures,
+                                                         strict=True):
+                self._watch(submission, future, dask_future)
+            pairs = [(s, f) for s, f in pairs if s.upstreams]
+        for submission, future in pairs:
+            args = [self._backend_arg(u) for u in submission.upstreams]
+            dask_future = client.submit(_run_on_worker, submission.task_run, submission.n_data,
+                                        *args, key=_key(submission), pure=False)
+            self._watch(submission, future, dask_future)
 
-    def _submit_one(self, client: Any, submission: Submission) -> Any:
-        task_run = submission.task_run
-        refs = [self._backend_ref(u) for u in submission.upstreams]
-        return client.submit(_run_on_worker, task_run, submission.n_data, *refs,
-                             key=f"{task_run.task.name}-{task_run.id.hex}", pure=False)
-
-    def _backend_ref(self, upstream: Future) -> Any:
-        if isinstance(upstream, RemoteFuture) and _is_dask_future(upstream.backend_ref, self):
-            return upstream.backend_ref
-        # a future of another runner: wait for it here and ship its state
-        upstream.wait()
-        return upstream._final_state()
-
-    def _gather_states(self, dask_futures: list[Any]) -> list[State]:
-        client = self._client if self._client is not None else dask_futures[0].client
-        try:
-            return client.gather(dask_futures)
-        except Exception as exc:  # the results were lost from the cluster
-            raise RunnerError(f"task results could not be fetched from the Dask cluster: "
-                              f"{exc}") from exc
-
-    def _wrap(self, submission: Submission, dask_future: Any,
-              tracker: RunTracker | None) -> RemoteFuture:
-        task_run = submission.task_run
-        if tracker is not None:
-            tracker.submitted()
-        future = RemoteFuture(task_run.id, task_run.task.name, tracker, dask_future,
-                              self._gather_states, submission.upstreams)
-        runner_name = repr(self)
+    def _watch(self, submission: Submission, future: RemoteFuture, dask_future: Any) -> None:
+        future.backend_ref = dask_future
 
         def on_done(done: Any) -> None:
-            status = done.status
-            if status == "finished":  # the full state stays on the worker until asked for
+            if done.status == "finished":  # the full state stays on the worker until asked for
                 future._complete(State(StateType.COMPLETED, "Completed"))
                 return
             try:
                 exc = done.exception()
             except BaseException as error:  # cancelled, or the client is closing
                 exc = error
-            settle_error(future, task_run, exc, runner_name)
+            self._on_backend_error(future, submission, exc)
 
         dask_future.add_done_callback(on_done)
-        return future
+
+    def _gather_states(self, refs: list[Any]) -> list[State]:
+        client = self._client if self._client is not None else refs[0].client
+        try:
+            return client.gather(refs)
+        except Exception as exc:  # the results were lost from the cluster
+            raise RunnerError(f"task results could not be fetched from the Dask cluster: "
+                              f"{exc}") from exc
 
 
-def _is_dask_future(ref: Any, runner: DaskTaskRunner) -> bool:
-    return getattr(ref, "client", None) is runner._client
-
-
+def _key(submission: Submission) -> str:
+    task_run = submission.task_run
+    return f"{task_run.task.name}-{task_run.id.hex}"
 
 
 class _QuietFailures(logging.Filter):

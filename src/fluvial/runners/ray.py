@@ -27,14 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import MissingDependencyError, RunnerError
-from fluvial.futures import Future
-from fluvial.runners.base import TaskRunner
-from fluvial.runners.remote import PickleCheck, RemoteFuture, settle_error
+from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
-    from fluvial.engine.tracking import RunTracker
 
 __all__ = ["RayTaskRunner", "remote_options"]
 
@@ -67,7 +64,7 @@ def remote_options(**options: Any) -> Iterator[Mapping[str, Any]]:
         _remote_options.reset(token)
 
 
-class RayTaskRunner(TaskRunner):
+class RayTaskRunner(RemoteTaskRunner):
     """Run tasks on Ray: a local session by default, or a cluster by ``address``."""
 
     def __init__(self, address: str | None = None,
@@ -82,7 +79,6 @@ class RayTaskRunner(TaskRunner):
         self.init_kwargs = dict(init_kwargs or {})
         self._owns_session = False
         self._remote: Any = None
-        self._check_pickle = PickleCheck()
 
     def duplicate(self) -> RayTaskRunner:
         return RayTaskRunner(self.address, self.init_kwargs)
@@ -108,63 +104,48 @@ class RayTaskRunner(TaskRunner):
             self._owns_session = False
             _ray().shutdown()
 
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
-        return self.submit_many([submission], tracker)[0]
+    # -- submission (see RemoteTaskRunner) -------------------------------------------
+    def _make_slot_manager(self) -> Any:
+        from fluvial.concurrency import RaySlotManager
 
-    def submit_many(self, submissions: Sequence[Submission],
-                    tracker: RunTracker | None) -> list[Future]:
-        self._check_started()
-        for submission in submissions:
-            self._check_pickle(submission)
-        options = _remote_options.get()
-        futures = []
+        return RaySlotManager()
+
+    def _owns(self, ref: Any) -> bool:
+        return type(ref).__name__ == "ObjectRef"
+
+    def _submit_options(self) -> Any:
+        return _remote_options.get()
+
+    def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
         by_task: dict[int, Any] = {}
-        for submission in submissions:
+        for submission, future in pairs:
             task = submission.task_run.task
             remote = by_task.get(id(task))
             if remote is None:
                 remote = by_task[id(task)] = self._remote.options(
                     name=task.name, num_returns=2, max_retries=task.retries,
-                    retry_exceptions=False,
-                    **options)
-            futures.append(self._submit_one(remote, submission, tracker))
-        return futures
+                    retry_exceptions=False, **options)
+            args = [self._backend_arg(u) for u in submission.upstreams]
+            status_ref, state_ref = remote.remote(submission.task_run, submission.n_data, *args)
+            future.backend_ref = state_ref
+            self._watch(submission, future, status_ref)
 
-    def _submit_one(self, remote: Any, submission: Submission,
-                    tracker: RunTracker | None) -> Future:
-        task_run = submission.task_run
-        refs = [self._backend_ref(u) for u in submission.upstreams]
-        status_ref, state_ref = remote.remote(task_run, submission.n_data, *refs)
-        if tracker is not None:
-            tracker.submitted()
-        future = RemoteFuture(task_run.id, task_run.task.name, tracker, state_ref,
-                              _gather_states, submission.upstreams)
-        runner_name = repr(self)
-
+    def _watch(self, submission: Submission, future: RemoteFuture, status_ref: Any) -> None:
         def on_done(done: Any) -> None:
             try:
                 status = done.result()
             except BaseException as exc:  # the worker died, or an upstream's did
-                settle_error(future, task_run, exc, runner_name)
+                self._on_backend_error(future, submission, exc)
                 return
             future._complete(status)
 
         status_ref.future().add_done_callback(on_done)
-        return future
 
-    def _backend_ref(self, upstream: Future) -> Any:
-        if isinstance(upstream, RemoteFuture) and type(upstream.backend_ref).__name__ == \
-                "ObjectRef":
-            return upstream.backend_ref
-        upstream.wait()  # a future of another runner: ship its state
-        return upstream._final_state()
-
-
-def _gather_states(refs: list[Any]) -> list[State]:
-    try:
-        return _ray().get(refs)
-    except Exception as exc:
-        raise RunnerError(f"task results could not be fetched from Ray: {exc}") from exc
+    def _gather_states(self, refs: list[Any]) -> list[State]:
+        try:
+            return _ray().get(refs)
+        except Exception as exc:
+            raise RunnerError(f"task results could not be fetched from Ray: {exc}") from exc
 
 
 def _run_on_ray(task_run: Any, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:

@@ -10,8 +10,8 @@ never ran it); otherwise it ends ``Crashed``, naming the runner and the cause.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import abc
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -20,6 +20,8 @@ from fluvial.engine.arguments import _ATOMIC
 from fluvial.engine.task_engine import upstream_failure
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
+from fluvial.runners.admission import Admission
+from fluvial.runners.base import TaskRunner, when_settled
 from fluvial.states import Crashed, State, StateType
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from fluvial.engine.tracking import RunTracker
     from fluvial.runs import TaskRun
 
-__all__ = ["PickleCheck", "RemoteFuture", "TaskRunFailure", "settle_error"]
+__all__ = ["PickleCheck", "RemoteFuture", "RemoteTaskRunner", "TaskRunFailure", "settle_error"]
 
 
 class TaskRunFailure(Exception):
@@ -89,18 +91,7 @@ def settle_error(future: RemoteFuture, task_run: TaskRun, exc: BaseException,
         return
     pending = [u for u in future.upstreams if u._state is None]
     if pending:  # decide once every upstream has settled
-        remaining = [len(pending)]
-        lock = threading.Lock()
-
-        def retry(_: Future) -> None:
-            with lock:
-                remaining[0] -= 1
-                if remaining[0]:
-                    return
-            settle_error(future, task_run, exc, runner_name)
-
-        for upstream in pending:
-            upstream.add_done_callback(retry)
+        when_settled(pending, lambda: settle_error(future, task_run, exc, runner_name))
         return
     for upstream in future.upstreams:
         state = upstream._state
@@ -149,3 +140,93 @@ def _name_unpicklable(task_run: TaskRun, exc: Exception) -> str:
             return (f"task {task_run.task.name!r}: parameter {name!r} ({type(value).__name__}) "
                     f"cannot be pickled to send it to a worker: {exc}")
     return f"task {task_run.task.name!r}: its arguments cannot be pickled: {exc}"
+
+
+class RemoteTaskRunner(TaskRunner):
+    """The submission logic of the cluster runners (Dask, Ray).
+
+    A run whose upstreams were all launched on this backend goes to the backend at
+    once, with the upstreams' backend references as arguments, so the cluster orders
+    it. A tagged run first waits in the driver for its upstreams to settle and for
+    its tag slots (cluster-wide slot manager); a run depending on a future of another
+    runner waits for that future and receives its state by value.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._check_pickle = PickleCheck()
+        self._admission = Admission(self._make_slot_manager)
+
+    # -- what a backend provides ------------------------------------------------------
+    @abc.abstractmethod
+    def _make_slot_manager(self) -> Any:
+        """The cluster-wide slot manager for tag limits."""
+
+    @abc.abstractmethod
+    def _owns(self, ref: Any) -> bool:
+        """Whether ``ref`` is a backend reference of this runner's cluster."""
+
+    @abc.abstractmethod
+    def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
+        """Hand runs to the backend; set each future's ``backend_ref`` and settle it later."""
+
+    @abc.abstractmethod
+    def _gather_states(self, refs: list[Any]) -> list[State]:
+        """Fetch the full states behind completed backend references."""
+
+    def _submit_options(self) -> Any:
+        """Backend options captured in the submitting thread (e.g. Ray resources)."""
+        return None
+
+    # -- shared ---------------------------------------------------------------------
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        return self.submit_many([submission], tracker)[0]
+
+    def submit_many(self, submissions: Sequence[Submission],
+                    tracker: RunTracker | None) -> list[Future]:
+        self._check_started()
+        for submission in submissions:
+            self._check_pickle(submission)
+        options = self._submit_options()
+        futures: list[Future] = []
+        now: list[tuple[Submission, RemoteFuture]] = []
+        for submission in submissions:
+            task_run = submission.task_run
+            future = RemoteFuture(task_run.id, task_run.task.name, tracker, None,
+                                  self._gather_states, submission.upstreams)
+            if tracker is not None:
+                tracker.submitted()
+            futures.append(future)
+            if task_run.tags or not all(self._launched_here(u) for u in submission.upstreams):
+                self._launch_later(submission, future, options)
+            else:
+                now.append((submission, future))
+        if now:
+            self._launch(now, options)
+        return futures
+
+    def _launched_here(self, upstream: Future) -> bool:
+        return isinstance(upstream, RemoteFuture) and upstream.backend_ref is not None \
+            and self._owns(upstream.backend_ref)
+
+    def _launch_later(self, submission: Submission, future: RemoteFuture, options: Any) -> None:
+        def launch() -> None:
+            self._launch([(submission, future)], options)
+
+        if submission.task_run.tags:
+            def ready() -> None:
+                self._admission.admit(submission.task_run, future, launch)
+        else:
+            ready = launch
+        when_settled(submission.upstreams, ready)
+
+    def _backend_arg(self, upstream: Future) -> Any:
+        """What a downstream run receives for ``upstream``: a backend reference, or the
+        (settled) state itself for a future of another runner."""
+        if self._launched_here(upstream):
+            return upstream.backend_ref  # type: ignore[attr-defined]
+        return upstream._final_state()
+
+    def _on_backend_error(self, future: RemoteFuture, submission: Submission,
+                          exc: BaseException) -> None:
+        settle_error(future, submission.task_run, exc, repr(self))
