@@ -87,15 +87,25 @@ def started_runners() -> Iterator[dict[str, TaskRunner]]:
         runner.shutdown()
 
 
+@pytest.fixture
+def session_runner(request: pytest.FixtureRequest,
+                   started_runners: dict[str, TaskRunner]) -> Callable[[str], TaskRunner]:
+    """The started runner of a kind, shared by the session (flows use it as it is)."""
+
+    def get(kind: str) -> TaskRunner:
+        runner = started_runners.get(kind)
+        if runner is None or not runner.started:
+            runner = started_runners[kind] = _make_runner(kind, request)
+            runner.start()
+        return runner
+
+    return get
+
+
 @pytest.fixture(params=RUNNER_KINDS)
-def runner(request: pytest.FixtureRequest, started_runners: dict[str, TaskRunner]) -> TaskRunner:
-    """A started runner of each kind, shared by the session (flows use it as it is)."""
-    kind = request.param
-    runner = started_runners.get(kind)
-    if runner is None or not runner.started:
-        runner = started_runners[kind] = _make_runner(kind, request)
-        runner.start()
-    return runner
+def runner(request: pytest.FixtureRequest, session_runner: Callable[[str], TaskRunner]) -> TaskRunner:
+    """A started runner of each kind: the behaviour suite runs once per runner."""
+    return session_runner(request.param)
 
 
 @pytest.fixture

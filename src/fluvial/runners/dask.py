@@ -129,8 +129,9 @@ class DaskTaskRunner(RemoteTaskRunner):
             if cluster is None:
                 cls = _resolve_class(self.cluster_class) or distributed.LocalCluster
                 kwargs = dict(self.cluster_kwargs)
-                if cls is distributed.LocalCluster:
-                    kwargs.setdefault("host", "127.0.0.1")
+                if cls is distributed.LocalCluster:  # loopback only, unless asked otherwise
+                    if kwargs.get("processes", True):
+                        kwargs.setdefault("host", "127.0.0.1")
                     kwargs.setdefault("dashboard_address", "127.0.0.1:0")
                 cluster = self._own_cluster = cls(**kwargs)
             if self.adapt_kwargs is not None:
