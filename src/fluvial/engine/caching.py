@@ -22,7 +22,7 @@ from fluvial import states as st
 from fluvial.runs import TaskRun, bind_parameters
 from fluvial.states import State
 
-__all__ = ["CacheSession", "persist", "session", "storage_for"]
+__all__ = ["CacheSession", "compute_key", "persist", "session", "storage_for"]
 
 logger = logging.getLogger("fluvial.caching")
 
@@ -43,8 +43,15 @@ def storage_for(task: Any) -> Any:
 
 
 def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str | None:
+    """The run's cache key (None: do not cache this call).
+
+    Raises ``TypeError`` naming the task and the parameter when an input cannot be hashed.
+    """
     inputs = bind_parameters(task.fn, args, kwargs)
-    return task.cache_policy.compute_key(task, task_run, inputs)
+    try:
+        return task.cache_policy.compute_key(task, task_run, inputs)
+    except TypeError as exc:
+        raise TypeError(f"task {task.name!r}: cannot compute a cache key: {exc}") from exc
 
 
 class CacheSession:
@@ -64,13 +71,9 @@ class CacheSession:
 
 
 @contextlib.contextmanager
-def session(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> Iterator[CacheSession]:
+def session(task: Any, task_run: TaskRun, key: str | None) -> Iterator[CacheSession]:
     """Look the run up in the cache; with SERIALIZABLE isolation hold the key's lock
     until the block ends, so concurrent runs with the same key compute once."""
-    try:
-        key = compute_key(task, task_run, args, kwargs)
-    except TypeError as exc:  # unhashable input: the error names the parameter
-        raise TypeError(f"task {task.name!r}: cannot compute a cache key: {exc}") from exc
     cache = CacheSession(task, task_run, key)
     if key is None:
         yield cache

@@ -70,7 +70,11 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
     try:
         if task.cache_policy is not None:
-            with caching.session(task, task_run, args, kwargs) as cache:
+            try:
+                key = caching.compute_key(task, task_run, args, kwargs)
+            except TypeError as exc:  # an input cannot be hashed: the error names it
+                return _finish(task, task_run, st.Failed(exc))
+            with caching.session(task, task_run, key) as cache:
                 if cache.hit is not None:
                     cache.hit.start_ts = started
                     return _finish(task, task_run, cache.hit)
