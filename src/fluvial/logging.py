@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -69,21 +70,41 @@ def disable_run_logger() -> Iterator[None]:
         _disabled.reset(token)
 
 
+class StoreHandler(logging.Handler):
+    """Sends records of run loggers (those carrying a run id) to the run record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        run_id = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
+        if run_id is None:
+            return
+        try:
+            from fluvial.store import get_recorder
+
+            recorder = get_recorder()
+            if recorder is not None:
+                recorder.log(uuid.UUID(run_id), record.levelno, record.getMessage(),
+                             record.created)
+        except Exception:
+            self.handleError(record)
+
+
 def configure_console() -> None:
-    """Add a console handler to the ``fluvial`` logger once, unless logging is set up."""
+    """Once per process: send run logs to the run record, and add a console handler to
+    the ``fluvial`` logger unless the application set up logging itself."""
     global _configured
     if _configured:
         return
     _configured = True
     root_logger = logging.getLogger("fluvial")
-    if root_logger.handlers or logging.getLogger().handlers:
+    root_logger.addHandler(StoreHandler())
+    if root_logger.level == logging.NOTSET:
+        root_logger.setLevel(logging.INFO)
+    if logging.getLogger().handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | "
                                            "%(name)s - %(message)s", "%H:%M:%S"))
     root_logger.addHandler(handler)
-    if root_logger.level == logging.NOTSET:
-        root_logger.setLevel(logging.INFO)
 
 
 def _logging_print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None,

@@ -18,13 +18,13 @@ from typing import Any, Generic, TypeVar, overload
 
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
+from fluvial.engine.recording import record_task_runs, record_task_state
 from fluvial.engine.submission import (
     current_runner,
     effective_tags,
     prepare,
     wait_for_futures,
 )
-from fluvial.engine.recording import record_task_runs, record_task_state
 from fluvial.engine.task_engine import retry_delay_jittered, run_task
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
 from fluvial.futures import Future, FutureList

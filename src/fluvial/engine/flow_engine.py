@@ -103,6 +103,7 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
          parameters: dict, recorder: Recorder | None) -> State:
     tracker = RunTracker(recorder)
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
+    display = _progress(tracker, flow_run)
     token = _flow_run.set(ctx)
     try:
         with runner if owned else contextlib.nullcontext(runner):
@@ -117,11 +118,30 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
                 record_flow_state(recorder, flow_run, st.Retrying(state.message))
                 tracker = RunTracker(recorder)
                 ctx.tracker = tracker
+                if display is not None:
+                    display.tracker = tracker
+                    tracker.listeners.append(display.settled)
                 if flow.retry_delay_seconds:
                     time.sleep(flow.retry_delay_seconds)
     finally:
+        if display is not None:
+            display.stop()
         _flow_run.reset(token)
         runner._flow_ctx = None
+
+
+def _progress(tracker: RunTracker, flow_run: FlowRun) -> Any:
+    """Start a live progress display for a top-level flow run on a terminal."""
+    if _flow_run.get() is not None:  # subflows report through their parent's display
+        return None
+    from fluvial.progress import ProgressDisplay, progress_enabled
+
+    if not progress_enabled():
+        return None
+    display = ProgressDisplay(tracker, flow_run.name)
+    tracker.listeners.append(display.settled)
+    display.start()
+    return display
 
 
 def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict, tracker: RunTracker) -> State:
