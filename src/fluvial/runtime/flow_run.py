@@ -1,5 +1,5 @@
 """The current flow run: ``id``, ``name``, ``flow_name``, ``parameters``, ``tags``,
-``run_count``, ``parent_flow_run_id`` is not tracked; inside a task on a remote worker only
+``run_count``; inside a task on a remote worker only
 ``id`` is known (from the task run)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from fluvial.context import _flow_run, _task_run
 
-__all__ = ["flow_name", "id", "name", "parameters", "run_count", "tags"]
+_ATTRIBUTES = ["flow_name", "id", "name", "parameters", "run_count", "tags"]
 
 
 def _get(name: str) -> Any:
@@ -32,6 +32,6 @@ def _get(name: str) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in _ATTRIBUTES:
         return _get(name)
     raise AttributeError(f"fluvial.runtime.flow_run has no attribute {name!r}")

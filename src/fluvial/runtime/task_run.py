@@ -7,11 +7,11 @@ from typing import Any
 
 from fluvial.context import _task_run
 
-__all__ = ["id", "name", "parameters", "run_count", "tags", "task_name"]
+_ATTRIBUTES = ["id", "name", "parameters", "run_count", "tags", "task_name"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _ATTRIBUTES:
         raise AttributeError(f"fluvial.runtime.task_run has no attribute {name!r}")
     ctx = _task_run.get()
     if ctx is None:
