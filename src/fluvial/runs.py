@@ -32,7 +32,7 @@ class TaskRun:
     """One run of a task: what it runs, with which arguments, and how many attempts so far."""
 
     __slots__ = ("id", "task", "args", "kwargs", "tags", "flow_run_id", "run_count", "_name",
-                 "upstream_names", "flow_parameters_hash")
+                 "upstream_names", "flow_parameters_hash", "lineage_id")
 
     def __init__(
         self,
@@ -54,6 +54,7 @@ class TaskRun:
         # names of the upstream runs whose states are handed to the engine, in order
         self.upstream_names: tuple[str, ...] = ()
         self.flow_parameters_hash: str | None = None  # set only for FLOW_PARAMETERS caching
+        self.lineage_id: uuid.UUID | None = None  # set only in a retried flow run
 
     @property
     def task_name(self) -> str:
@@ -72,11 +73,13 @@ class TaskRun:
 
     def __getstate__(self) -> tuple:
         return (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
-                self.run_count, self._name, self.upstream_names, self.flow_parameters_hash)
+                self.run_count, self._name, self.upstream_names, self.flow_parameters_hash,
+                self.lineage_id)
 
     def __setstate__(self, state: tuple) -> None:
         (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
-         self.run_count, self._name, self.upstream_names, self.flow_parameters_hash) = state
+         self.run_count, self._name, self.upstream_names, self.flow_parameters_hash,
+                self.lineage_id) = state
 
     def __repr__(self) -> str:
         return f"TaskRun(name={self.name!r}, id={self.id})"
@@ -86,10 +89,11 @@ class FlowRun:
     """One run of a flow."""
 
     __slots__ = ("id", "flow", "name", "parameters", "tags", "run_count", "parent_task_run_id",
-                 "state")
+                 "state", "lineage_id")
 
     def __init__(self, flow: Flow, name: str, parameters: dict[str, Any], tags: frozenset[str],
-                 parent_task_run_id: uuid.UUID | None = None) -> None:
+                 parent_task_run_id: uuid.UUID | None = None,
+                 lineage_id: uuid.UUID | None = None) -> None:
         self.id = uuid.uuid4()
         self.flow = flow
         self.name = name
@@ -98,6 +102,8 @@ class FlowRun:
         self.run_count = 0
         self.parent_task_run_id = parent_task_run_id
         self.state: Any = None
+        # the first run of a chain of retries (``fluvial runs retry``); itself otherwise
+        self.lineage_id = lineage_id or self.id
 
     @property
     def flow_name(self) -> str:

@@ -15,16 +15,24 @@ from typing import Any
 
 import click
 
-__all__ = ["load_flow", "run"]
+__all__ = ["find_flow", "load_flow", "report", "run"]
 
 
 def load_flow(target: str) -> Any:
     """The ``Flow`` object named by ``path/to/file.py:flow_name``."""
-    from fluvial.flows import Flow
-
     path_text, sep, name = target.rpartition(":")
     if not sep or not path_text or not name:
         raise click.BadParameter(f"expected FILE.py:FLOW_NAME, got {target!r}")
+    return find_flow(path_text, name)
+
+
+def find_flow(path_text: str, attribute: str, flow_name: str | None = None) -> Any:
+    """Import the file at ``path_text`` (under its own name, so its
+    ``if __name__ == "__main__":`` block does not run) and return its flow
+    ``attribute``, or else the flow whose name is ``flow_name``. Its code is pickled by
+    value, so worker processes need not import the file."""
+    from fluvial.flows import Flow
+
     path = Path(path_text)
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}")
@@ -35,11 +43,28 @@ def load_flow(target: str) -> Any:
     sys.modules[path.stem] = module
     sys.path.insert(0, str(path.parent.resolve()))
     spec.loader.exec_module(module)
-    flow_obj = getattr(module, name, None)
-    if not isinstance(flow_obj, Flow):
-        flows = sorted(k for k, v in vars(module).items() if isinstance(v, Flow))
-        raise click.BadParameter(f"{path} has no flow named {name!r}; flows there: {flows}")
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+    flows = {k: v for k, v in vars(module).items() if isinstance(v, Flow)}
+    flow_obj = flows.get(attribute)
+    if flow_obj is None and flow_name is not None:
+        flow_obj = next((f for f in flows.values() if f.name == flow_name), None)
+    if flow_obj is None:
+        raise click.BadParameter(f"{path} has no flow named {attribute!r}; flows there: "
+                                 f"{sorted(flows)}")
     return flow_obj
+
+
+def report(state: Any) -> None:
+    """Print a finished flow run's result, or its failure (exit status 1)."""
+    if state.is_completed():
+        result = state.result()
+        if result is not None:
+            click.echo(repr(result))
+        return
+    click.echo(f"Flow run ended {state.name}: {state.message}", err=True)
+    sys.exit(1)
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -66,10 +91,4 @@ def run(target: str, params: tuple[str, ...]) -> None:
         state = flow_obj(**kwargs, return_state=True)
     except ParameterTypeError as exc:
         raise click.UsageError(str(exc)) from None
-    if state.is_completed():
-        result = state.result()
-        if result is not None:
-            click.echo(repr(result))
-        return
-    click.echo(f"Flow run ended {state.name}: {state.message}", err=True)
-    sys.exit(1)
+    report(state)

@@ -201,3 +201,32 @@ def logs(run_id: str) -> None:
                 record.message,
             )
         )
+
+
+@runs.command()
+@click.argument("run_id")
+def retry(run_id: str) -> None:
+    """Re-run a failed or crashed flow run with its original parameters.
+
+    Task runs of the original that completed with a persisted result
+    (``persist_result=True``) end ``Cached`` instead of computing again.
+    """
+    from fluvial.cli.run import find_flow, report
+    from fluvial.engine.resume import load_run_inputs, resuming
+
+    flow_run_id = _resolve(run_id)
+    record = queries.get_flow_run(flow_run_id)
+    if record.state_type not in ("FAILED", "CRASHED"):
+        raise click.ClickException(
+            f"flow run {flow_run_id} ended {record.state_name}; only failed or crashed runs "
+            "can be retried")
+    try:
+        inputs = load_run_inputs(flow_run_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if inputs.source_file is None:
+        raise click.ClickException(f"the flow of run {flow_run_id} was not defined in a file")
+    flow_obj = find_flow(inputs.source_file, inputs.function_name, inputs.flow_name)
+    with resuming(inputs.lineage_id):
+        state = flow_obj(**inputs.parameters, return_state=True)
+    report(state)

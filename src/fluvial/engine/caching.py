@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from fluvial import states as st
+from fluvial.exceptions import SerializationFailure
 from fluvial.runs import TaskRun, bind_parameters
 from fluvial.states import State
 
-__all__ = ["CacheSession", "compute_key", "persist", "session", "storage_for"]
+__all__ = [
+    "CacheSession",
+    "compute_key",
+    "persist",
+    "persist_key_for",
+    "read",
+    "session",
+    "storage_for",
+]
 
 logger = logging.getLogger("fluvial.caching")
 
@@ -65,9 +74,11 @@ class CacheSession:
         self.key = key
         self.hit: State | None = None
 
-    def save(self, state: State) -> None:
+    def save(self, state: State) -> State:
+        """Store a completed state's result; the state to end with (Failed if it can't be)."""
         if state.is_completed():
-            persist(self.task, self.task_run, self.key, state)
+            return persist(self.task, self.task_run, self.key, state)
+        return state
 
 
 @contextlib.contextmanager
@@ -81,15 +92,27 @@ def session(task: Any, task_run: TaskRun, key: str | None) -> Iterator[CacheSess
     if task.cache_policy.isolation_level == "SERIALIZABLE":
         with _key_lock(task, key):
             if not task.refresh_cache:
-                cache.hit = _read(task, key)
+                cache.hit = read(task, key)
             yield cache
         return
     if not task.refresh_cache:
-        cache.hit = _read(task, key)
+        cache.hit = read(task, key)
     yield cache
 
 
-def _read(task: Any, key: str) -> State | None:
+def persist_key_for(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str:
+    """Where a persisted result (without a cache key) is stored: a key a retry of the
+    flow run can find again, or the run id when the inputs cannot be hashed."""
+    from fluvial.engine.resume import persist_key
+
+    try:
+        return persist_key(task_run, bind_parameters(task.fn, args, kwargs))
+    except TypeError:
+        return task_run.id.hex
+
+
+def read(task: Any, key: str) -> State | None:
+    """The ``Cached`` state of a stored record; None if missing, expired or unreadable."""
     from fluvial.serialization import ResultRecordError
 
     result_store = storage_for(task)
@@ -105,15 +128,28 @@ def _read(task: Any, key: str) -> State | None:
     return st.Cached(value, message=f"Cache hit for key {key[:12]}")
 
 
-def persist(task: Any, task_run: TaskRun, key: str | None, state: State) -> None:
-    """Write a completed state's result (under its cache key, else its run id)."""
+def persist(task: Any, task_run: TaskRun, key: str | None, state: State) -> State:
+    """Write a completed state's result (under its cache key, else its run id).
+
+    Returns the state to end with: ``state``, or a ``Failed`` one naming the task and
+    its return value when the result cannot be serialized or written.
+    """
     if key is None and not task.persist_result:
-        return
+        return state
     expires = None
     if task.cache_expiration is not None:
         expires = datetime.now(UTC) + task.cache_expiration
-    storage_for(task).write(key if key is not None else task_run.id.hex, state.data,
-                            task.result_serializer, expires_at=expires)
+    try:
+        storage_for(task).write(key if key is not None else task_run.id.hex, state.data,
+                                task.result_serializer, expires_at=expires)
+    except Exception as exc:
+        error = SerializationFailure(
+            f"task {task.name!r}: its return value ({type(state.data).__name__}) could not be "
+            f"persisted with serializer {task.result_serializer or 'msgpack/cloudpickle'!r}: "
+            f"{exc}")
+        error.__cause__ = exc
+        return st.Failed(error)
+    return state
 
 
 @contextlib.contextmanager

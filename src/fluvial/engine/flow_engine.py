@@ -25,6 +25,7 @@ from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _task_run
 from fluvial.engine.hooks import call_hooks
 from fluvial.engine.recording import open_recorder, record_flow_start, record_flow_state
+from fluvial.engine.resume import current_lineage, save_run_inputs
 from fluvial.engine.timeouts import call_with_timeout, run_coroutine
 from fluvial.engine.tracking import RunTracker
 from fluvial.exceptions import FlowTimeoutError, TaskTimeoutError
@@ -59,11 +60,15 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
         parameters = flow.validator.validate(parameters)
     configure_console()
     parent_task = _task_run.get()
+    parent_flow = _flow_run.get()
+    lineage = parent_flow.flow_run.lineage_id if parent_flow else current_lineage()
     flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(), parameters,
-                       frozenset(), parent_task.task_run.id if parent_task else None)
+                       frozenset(), parent_task.task_run.id if parent_task else None, lineage)
     runner, owned = _runner_for(flow)
     recorder = open_recorder()
     record_flow_start(recorder, flow_run, st.Running())
+    if recorder is not None and parent_flow is None:
+        save_run_inputs(flow, flow_run)
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
     try:
         state = _run(flow, flow_run, runner, owned, parameters, recorder)

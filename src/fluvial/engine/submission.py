@@ -57,8 +57,13 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
         task_run.upstream_names = tuple(f.task_name for f in found)
         for upstream in found:  # a consumer sees (and propagates) an upstream's failure
             upstream._observed = True
-    if task_run.task.cache_policy is not None:
+    task = task_run.task
+    if task.cache_policy is not None:
         _prepare_cache_context(task_run)
+    if task.persist_result:
+        ctx = _flow_run.get()
+        if ctx is not None and ctx.flow_run.lineage_id != ctx.flow_run.id:
+            task_run.lineage_id = ctx.flow_run.lineage_id
     return Submission(task_run, found, n_data)
 
 

@@ -78,12 +78,19 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
                 if cache.hit is not None:
                     cache.hit.start_ts = started
                     return _finish(task, task_run, cache.hit)
-                state = _run_attempts(task, task_run, args, kwargs, log_prints)
-                cache.save(state)
+                state = cache.save(_run_attempts(task, task_run, args, kwargs, log_prints))
+        elif task.persist_result:
+            key = caching.persist_key_for(task, task_run, args, kwargs)
+            if task_run.lineage_id is not None:  # a retried flow run: reuse what completed
+                hit = caching.read(task, key)
+                if hit is not None:
+                    hit.start_ts = started
+                    return _finish(task, task_run, hit)
+            state = _run_attempts(task, task_run, args, kwargs, log_prints)
+            if state.type is StateType.COMPLETED:
+                state = caching.persist(task, task_run, key, state)
         else:
             state = _run_attempts(task, task_run, args, kwargs, log_prints)
-            if task.persist_result and state.type is StateType.COMPLETED:
-                caching.persist(task, task_run, None, state)
         state.start_ts = started
         return _finish(task, task_run, state)
     finally:

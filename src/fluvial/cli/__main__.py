@@ -1,0 +1,5 @@
+"""``python -m fluvial.cli`` is the ``fluvial`` command."""
+
+from fluvial.cli import main
+
+main()

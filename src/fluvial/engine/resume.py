@@ -1,0 +1,109 @@
+"""Re-running a failed flow run: what ``fluvial runs retry`` needs.
+
+When the run record is on, a flow run leaves ``$FLUVIAL_HOME/runs/<id>.pkl`` behind: the
+file and name of its flow, its parameters (cloudpickle) and its *lineage* — the id of
+the first run in a chain of retries. Task runs with ``persist_result=True`` store their
+result under a key made of the lineage, the task and its inputs, so a retry of the run
+(same lineage) finds the results of the task runs that completed and ends them
+``Cached`` instead of computing them again; everything else runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+if TYPE_CHECKING:
+    from fluvial.flows import Flow
+    from fluvial.runs import FlowRun, TaskRun
+
+__all__ = ["RunInputs", "load_run_inputs", "persist_key", "resuming", "save_run_inputs"]
+
+_resume_lineage: ContextVar[uuid.UUID | None] = ContextVar("fluvial_resume_lineage",
+                                                           default=None)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    flow_run_id: uuid.UUID
+    lineage_id: uuid.UUID
+    source_file: str | None
+    function_name: str
+    flow_name: str
+    parameters: dict[str, Any]
+
+
+def _runs_dir() -> Path:
+    home = os.environ.get("FLUVIAL_HOME") or str(Path.home() / ".fluvial")
+    return Path(home) / "runs"
+
+
+def current_lineage() -> uuid.UUID | None:
+    return _resume_lineage.get()
+
+
+@contextlib.contextmanager
+def resuming(lineage_id: uuid.UUID) -> Iterator[None]:
+    """Flow runs started inside the block continue the lineage ``lineage_id``."""
+    token = _resume_lineage.set(lineage_id)
+    try:
+        yield
+    finally:
+        _resume_lineage.reset(token)
+
+
+def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
+    """Leave what a later ``fluvial runs retry`` needs; failures only cost the retry."""
+    try:
+        source = inspect.getsourcefile(flow.fn)
+    except TypeError:
+        source = None
+    record = {
+        "flow_run_id": flow_run.id, "lineage_id": flow_run.lineage_id,
+        "source_file": os.path.abspath(source) if source else None,
+        "function_name": flow.fn.__name__, "flow_name": flow.name,
+        "parameters": flow_run.parameters,
+    }
+    directory = _runs_dir()
+    try:
+        payload = cloudpickle.dumps(record)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, directory / f"{flow_run.id}.pkl")
+    except Exception as exc:  # unpicklable parameters, read-only home ...
+        import logging
+
+        logging.getLogger("fluvial.store").debug("run inputs not saved: %s", exc)
+
+
+def load_run_inputs(flow_run_id: uuid.UUID) -> RunInputs:
+    path = _runs_dir() / f"{flow_run_id}.pkl"
+    try:
+        record = cloudpickle.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise LookupError(f"flow run {flow_run_id} left no inputs to retry with ({path} is "
+                          "missing: was it run with FLUVIAL_STORE=off?)") from None
+    return RunInputs(**record)
+
+
+def persist_key(task_run: TaskRun, inputs: dict[str, Any]) -> str:
+    """The storage key of a persisted result: lineage, task identity and inputs."""
+    from fluvial.serialization import hash_inputs
+
+    lineage = task_run.lineage_id or task_run.flow_run_id or task_run.id
+    digest = hashlib.sha256(f"{lineage}|{task_run.task.task_key}|".encode())
+    digest.update(hash_inputs(inputs).encode())
+    return digest.hexdigest()
