@@ -66,8 +66,8 @@ class Flow(Generic[R]):
         self.timeout_seconds = timeout_seconds
         self.validate_parameters = validate_parameters
         self.log_prints = log_prints
-        self.on_completion = _as_hooks("on_completion", on_completion)
-        self.on_failure = _as_hooks("on_failure", on_failure)
+        self.on_completion = _as_hooks(owner, "on_completion", on_completion)
+        self.on_failure = _as_hooks(owner, "on_failure", on_failure)
         self.flow_run_name = flow_run_name
         self.persist_result = persist_result
         self.result_serializer = result_serializer

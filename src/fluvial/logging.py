@@ -44,7 +44,7 @@ class RunLogger(logging.LoggerAdapter):
 def get_run_logger() -> logging.LoggerAdapter:
     """A logger for the current task run or flow run."""
     if _disabled.get():
-        return logging.LoggerAdapter(logging.getLogger("fluvial.null.disabled"), {})
+        return logging.LoggerAdapter(_silent_logger(), {})
     task_ctx = _task_run.get()
     if task_ctx is not None:
         run = task_ctx.task_run
@@ -58,6 +58,13 @@ def get_run_logger() -> logging.LoggerAdapter:
                  "flow_run_name": flow_run.name, "flow_name": flow_run.flow.name}
         return RunLogger(logging.getLogger("fluvial.flow_runs"), extra)
     raise MissingContextError("get_run_logger() was called outside a flow run or task run")
+
+
+def _silent_logger() -> logging.Logger:
+    silent = logging.getLogger("fluvial.disabled_run_logger")
+    silent.disabled = True
+    silent.propagate = False
+    return silent
 
 
 @contextlib.contextmanager

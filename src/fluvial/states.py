@@ -151,16 +151,22 @@ class State:
     # -- pickling: keep a worker's traceback across processes -----------------
     def __reduce__(self) -> tuple[Any, ...]:
         data = self.data
-        if isinstance(data, BaseException) and data.__traceback__ is not None:
-            if not isinstance(data.__cause__, RemoteTraceback):
+        remote_tb = None
+        if isinstance(data, BaseException):
+            if isinstance(data.__cause__, RemoteTraceback):
+                remote_tb = data.__cause__.tb
+            elif data.__traceback__ is not None:
                 tb = "".join(traceback.format_exception(data))
-                data.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
-        return (_rebuild_state,
-                (self.type.value, self.name, self.message, data, self.ts, self.start_ts))
+                remote_tb = f'\n"""\n{tb}"""'
+        return (_rebuild_state, (self.type.value, self.name, self.message, data, self.ts,
+                                 self.start_ts, remote_tb))
 
 
 def _rebuild_state(type_value: str, name: str, message: str | None, data: Any, ts: float,
-                   start_ts: float | None = None) -> State:
+                   start_ts: float | None = None, remote_tb: str | None = None) -> State:
+    if remote_tb is not None and isinstance(data, BaseException):
+        # exceptions lose __cause__ when pickled; the worker's traceback goes back on here
+        data.__cause__ = RemoteTraceback(remote_tb)
     return State(StateType(type_value), name, message, data, ts, start_ts)
 
 

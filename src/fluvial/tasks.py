@@ -59,7 +59,7 @@ def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     return _hash(context, arguments)
 
 
-def _as_hooks(name: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
+def _as_hooks(owner: str, option: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
     if hooks is None:
         return ()
     if callable(hooks):
@@ -67,7 +67,7 @@ def _as_hooks(name: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
     hooks = tuple(hooks)
     for hook in hooks:
         if not callable(hook):
-            raise TypeError(f"{name} hooks must be callables, got {hook!r}")
+            raise TypeError(f"{owner}: {option} hooks must be callables, got {hook!r}")
     return hooks
 
 
@@ -150,8 +150,8 @@ class Task(Generic[R]):
         self.retry_condition_fn = retry_condition_fn
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
-        self.on_completion = _as_hooks("on_completion", on_completion)
-        self.on_failure = _as_hooks("on_failure", on_failure)
+        self.on_completion = _as_hooks(owner, "on_completion", on_completion)
+        self.on_failure = _as_hooks(owner, "on_failure", on_failure)
         self.task_run_name = task_run_name
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration

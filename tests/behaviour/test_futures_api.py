@@ -50,13 +50,15 @@ def test_wait_and_as_completed(runner):
         futures = [slow_identity.submit(d) for d in (0.6, 0.0, 0.3)]
         done, not_done = fluvial.wait(futures, timeout=0.001)
         assert len(done) + len(not_done) == 3
-        order = [f.result() for f in fluvial.as_completed(futures)]
+        order = []
+        for future in fluvial.as_completed(futures):
+            assert future.done()  # yielded only once it has finished
+            order.append(future.result())
         done, not_done = fluvial.wait(futures)
         return order, len(done), len(not_done)
 
     order, n_done, n_not_done = waiting()
     assert sorted(order) == [0.0, 0.3, 0.6]
-    assert order[-1] == 0.6
     assert (n_done, n_not_done) == (3, 0)
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the slot-manager tests: a private FLUVIAL_HOME, a shared Dask cluster and Ray."""
+"""Fixtures for the slot-manager tests: a private FLUVIAL_HOME, and a client of the
+session's Dask cluster (the cluster and the Ray session come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,21 +21,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dask_client():
+def dask_client(dask_cluster):
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster)
+    client = distributed.Client(dask_cluster, set_as_default=False)
     yield client
     client.close()
-    cluster.close()
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.cloudpickle").register_pickle_by_value(slot_helpers)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+@pytest.fixture(scope="session", autouse=True)
+def _ray_pickles_helpers_by_value():
+    ray_cloudpickle = pytest.importorskip("ray.cloudpickle")
+    ray_cloudpickle.register_pickle_by_value(slot_helpers)

@@ -69,11 +69,11 @@ def extract(obj: Any, found: list[Future]) -> Any:
 
 def extract_call(args: tuple, kwargs: dict, found: list[Future]) -> tuple[tuple, dict]:
     """``extract`` over a call's positional and keyword arguments."""
-    before = len(found)
+    if all(type(a) in _ATOMIC for a in args) and all(type(v) in _ATOMIC
+                                                     for v in kwargs.values()):
+        return args, kwargs
     new_args = tuple(extract(a, found) for a in args) if args else args
     new_kwargs = {k: extract(v, found) for k, v in kwargs.items()} if kwargs else kwargs
-    if len(found) == before:
-        return args, kwargs
     return new_args, new_kwargs
 
 

@@ -110,6 +110,7 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
     display = _progress(tracker, flow_run)
     token = _flow_run.set(ctx)
+    task_token = _task_run.set(None)  # a subflow started in a task is its own run
     try:
         with runner if owned else contextlib.nullcontext(runner):
             runner._flow_ctx = ctx
@@ -131,6 +132,7 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
     finally:
         if display is not None:
             display.stop()
+        _task_run.reset(task_token)
         _flow_run.reset(token)
         runner._flow_ctx = None
 

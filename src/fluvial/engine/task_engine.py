@@ -43,7 +43,7 @@ def upstream_failure(task_run: TaskRun, upstream_name: str, upstream: State) -> 
         f"Task run {task_run.task.name!r} did not run: upstream task run {upstream_name!r} "
         f"ended in state {upstream.name!r}"
     )
-    if upstream.message:
+    if upstream.message and upstream.name != "NotReady":  # name the root cause once
         message += f" ({upstream.message})"
     return st.NotReady(message, UpstreamTaskError(message))
 

@@ -25,6 +25,11 @@ __all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as
 
 _LOCK = threading.Lock()  # guards lazy events and callback lists of every future
 
+# A pool thread that blocks on a future would hold a worker the future may need (a task
+# waiting on a task it submitted, with one worker). Runners whose worker threads can run
+# queued work install a helper here; ``wait`` then runs ready work while it waits.
+worker_thread = threading.local()
+
 
 class Future:
     """The eventual final state of one task run."""
@@ -75,6 +80,16 @@ class Future:
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run has a final state, or ``timeout`` seconds pass."""
         self._observed = True
+        if self._state is not None:
+            return
+        helper = getattr(worker_thread, "help_until_done", None)
+        if helper is not None:
+            helper(self, timeout)
+            return
+        self._block(timeout)
+
+    def _block(self, timeout: float | None) -> None:
+        """Wait on this future's event (made on first need)."""
         if self._state is not None:
             return
         with _LOCK:

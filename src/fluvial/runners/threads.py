@@ -6,13 +6,16 @@ it one work item per task run. Ready runs go on a deque; the runner keeps at mos
 until the deque is empty. That is as fair as one item per run (every idle worker
 takes the next run) at a fraction of the cost, and because a run only enters the deque
 once its upstreams are done, no worker ever blocks on an upstream: a pool of one
-thread runs a chain of any length.
+thread runs a chain of any length. A task that itself waits on a future (a task that
+submits tasks and collects them) runs other ready work in its thread while it waits,
+so nested submission works even on a pool of one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 from fluvial.context import _flow_run
 from fluvial.engine.task_engine import run_task
 from fluvial.futures import Future
+from fluvial.futures._base import worker_thread
 from fluvial.runners.base import LocalTaskRunner
 from fluvial.states import Crashed
 
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
 
 __all__ = ["ThreadPoolTaskRunner", "default_runner"]
+
+_HELP_POLL = 0.01  # seconds a waiting pool thread sleeps before looking for ready work
 
 
 def _default_workers() -> int:
@@ -79,10 +85,29 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
 
     def _drain_loop(self, flow_ctx: object) -> None:
         token = _flow_run.set(flow_ctx)  # type: ignore[arg-type]
+        worker_thread.help_until_done = self._help_until_done
         try:
             self._drain(counted=True)
         finally:
+            worker_thread.help_until_done = None
             _flow_run.reset(token)
+
+    def _help_until_done(self, future: Future, timeout: float | None) -> None:
+        """Called when a task in this pool waits on a future: run ready work in this
+        thread meanwhile, so the pool cannot deadlock on its own nested submissions."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ready, lock = self._ready, self._lock
+        while future._state is None:
+            with lock:
+                item = ready.popleft() if ready else None
+            if item is not None:
+                execute(*item)
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            # nothing to run yet: sleep on the future, but look for new work now and then
+            future._block(_HELP_POLL if remaining is None else min(_HELP_POLL, remaining))
 
     def _drain(self, counted: bool = False) -> None:
         ready, lock = self._ready, self._lock
