@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fluvial import StateType, flow, task
+from fluvial import wait as fluvial_wait
 from fluvial.exceptions import SerializationFailure
 
 REMOTE = ["processes", "dask", "ray"]
@@ -109,3 +110,21 @@ def test_results_move_worker_to_worker_not_through_the_driver(cluster_runner):
     finally:
         tracemalloc.stop()
     assert peak < size // 2, f"the driver allocated {peak} bytes: the 10 MB result went through it"
+
+
+def test_unpicklable_return_value_fails_naming_it(remote_runner):
+    @task
+    def returns_lock():
+        return threading.Lock()
+
+    @flow(task_runner=remote_runner)
+    def bad_result():
+        future = returns_lock.submit()
+        downstream = inc.submit(future)
+        fluvial_wait([future, downstream])
+        return (future.state.type, future.state.message, downstream.state.name)
+
+    state_type, message, downstream = bad_result()
+    assert state_type is StateType.FAILED
+    assert "'returns_lock'" in message and "return value" in message
+    assert downstream == "NotReady"

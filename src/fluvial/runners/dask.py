@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import MissingDependencyError, RunnerError
-from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
+from fluvial.runners.remote import (
+    RemoteFuture,
+    RemoteTaskRunner,
+    TaskRunFailure,
+    picklable_state,
+)
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
@@ -222,7 +227,7 @@ _quiet = _QuietFailures()
 
 def _run_on_worker(task_run: Any, n_data: int = 0, *upstream_states: State) -> State:
     """The Dask task: run the engine; raise if the run did not complete."""
-    state = run_task(task_run, upstream_states, n_data)
+    state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
     if state.type is not StateType.COMPLETED:
         worker_logger = logging.getLogger("distributed.worker")
         if _quiet not in worker_logger.filters:

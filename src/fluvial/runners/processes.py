@@ -37,6 +37,7 @@ from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.base import LocalTaskRunner
+from fluvial.runners.remote import picklable_state
 from fluvial.states import Crashed, Failed, State
 
 if TYPE_CHECKING:
@@ -271,19 +272,11 @@ def _run_batch(payload: bytes) -> bytes:
         except BaseException as exc:  # noqa: BLE001 - the engine broke: the run crashed
             state = Crashed(exc, f"The engine crashed while running the task: {exc!r}")
         durations[task_run.task.name] = time.perf_counter() - start
-        states.append(_picklable(task_run, state))
+        states.append(state)
         _running[_slot] = 0
-    return cloudpickle.dumps((states, durations))
-
-
-def _picklable(task_run: Any, state: State) -> State:
     try:
-        cloudpickle.dumps(state.data)
-    except Exception as exc:
-        what = "return value" if state.is_completed() else "exception"
-        error = SerializationFailure(
-            f"task {task_run.task.name!r}: its {what} ({type(state.data).__name__}) cannot be "
-            f"pickled to send it back from the worker process: {exc}"
-        )
-        return Failed(error, str(error))
-    return state
+        return cloudpickle.dumps((states, durations))
+    except Exception:  # name the runs whose results cannot travel; send the rest
+        checked = [picklable_state(run, state) for (_, run, _, _), state
+                   in zip(items, states, strict=True)]
+        return cloudpickle.dumps((checked, durations))

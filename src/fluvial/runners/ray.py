@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import MissingDependencyError, RunnerError
-from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner
+from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class RayTaskRunner(RemoteTaskRunner):
 
 def _run_on_ray(task_run: Any, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:
     """The Ray task: run the engine; return (status without result, full state)."""
-    state = run_task(task_run, upstream_states, n_data)
+    state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
     if state.type is StateType.COMPLETED:
         return State(state.type, state.name, state.message, None, state.ts, state.start_ts), state
     return state, state

@@ -22,14 +22,21 @@ from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.admission import Admission
 from fluvial.runners.base import TaskRunner, when_settled
-from fluvial.states import Crashed, State, StateType
+from fluvial.states import Crashed, Failed, State, StateType
 
 if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
     from fluvial.engine.tracking import RunTracker
     from fluvial.runs import TaskRun
 
-__all__ = ["PickleCheck", "RemoteFuture", "RemoteTaskRunner", "TaskRunFailure", "settle_error"]
+__all__ = [
+    "PickleCheck",
+    "RemoteFuture",
+    "RemoteTaskRunner",
+    "TaskRunFailure",
+    "picklable_state",
+    "settle_error",
+]
 
 
 class TaskRunFailure(Exception):
@@ -103,6 +110,24 @@ def settle_error(future: RemoteFuture, task_run: TaskRun, exc: BaseException,
     error = CrashedRun(message)
     error.__cause__ = exc
     future._complete(Crashed(error, message))
+
+
+def picklable_state(task_run: TaskRun, state: State) -> State:
+    """On a worker: ``state``, or a ``Failed`` state naming the task and its return value
+    when the result could not be pickled to move it (checked before the backend tries,
+    so the run is not lost to an opaque backend error). Plain scalars skip the check."""
+    data = state.data
+    if type(data) in _ATOMIC:
+        return state
+    try:
+        cloudpickle.dumps(data)
+    except Exception as exc:
+        what = "return value" if state.type is StateType.COMPLETED else "exception"
+        error = SerializationFailure(
+            f"task {task_run.task.name!r}: its {what} ({type(data).__name__}) cannot be "
+            f"pickled to move it off the worker: {exc}")
+        return Failed(error, str(error))
+    return state
 
 
 class PickleCheck:
