@@ -47,7 +47,7 @@ class Flow(Generic[R]):
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         owner = f"flow {self.name!r}"
         _check_number(owner, "retries", retries, allow_none=False, integer=True)
         _check_number(owner, "retry_delay_seconds", retry_delay_seconds, allow_none=False)

@@ -125,7 +125,7 @@ class Task(Generic[R]):
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         owner = f"task {self.name!r}"
         _check_number(owner, "retries", retries, allow_none=False, integer=True)
         _check_number(owner, "timeout_seconds", timeout_seconds)

@@ -141,7 +141,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                     return
                 first = self._ready[0][0].task_run.task.name
                 size = self._batch_size(first)
-                batch = []
+                batch: list[tuple[int, Submission, Future]] = []
                 while self._ready and len(batch) < size:
                     self._seq += 1
                     sub, fut = self._ready.popleft()
