@@ -1,19 +1,18 @@
-"""Crash recovery: a driver killed mid-run leaves a clean store and a CRASHED run."""
+"""Crash recovery: a driver killed mid-run leaves a clean store and a CRASHED run (both backends)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
 import pytest
 
-import fluvial.store as store
 from fluvial.store import _db, queries
 
 WRITER = """
@@ -39,7 +38,7 @@ while True:
 """
 
 
-def _rows_disagreeing_with_history(conn: sqlite3.Connection, table: str) -> list:
+def _rows_disagreeing_with_history(conn: _db.Connection, table: str) -> list:
     """Rows whose latest-state columns are not those derived from their state history."""
     return conn.execute(
         f"""SELECT r.id FROM {table} AS r
@@ -47,20 +46,19 @@ def _rows_disagreeing_with_history(conn: sqlite3.Connection, table: str) -> list
                 SELECT run_id, type, ts, row_number() OVER (
                     PARTITION BY run_id ORDER BY ts DESC, seq DESC) AS n
                 FROM state_history) AS h ON h.run_id = r.id AND h.n = 1
-            WHERE r.state_type IS NOT h.type OR r.state_ts IS NOT h.ts
-               OR r.start_time IS NOT (SELECT min(ts) FROM state_history
+            WHERE r.state_type IS DISTINCT FROM h.type OR r.state_ts IS DISTINCT FROM h.ts
+               OR r.start_time IS DISTINCT FROM (SELECT min(ts) FROM state_history
                                        WHERE run_id = r.id AND type = 'RUNNING')"""
     ).fetchall()
 
 
-def test_driver_killed_mid_run(home, tmp_path) -> None:
+def test_driver_killed_mid_run(backend, tmp_path) -> None:
     script = tmp_path / "driver.py"
     script.write_text(WRITER)
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         flow_run_id = uuid.UUID(proc.stdout.readline().strip())
-        db = store.store_path()
-        reader = sqlite3.connect(db)
+        reader = _db.connect()
         deadline = time.time() + 30
         while reader.execute("SELECT count(*) FROM task_runs").fetchone()[0] < 20_000:
             assert time.time() < deadline, "the driver wrote too slowly"
@@ -72,9 +70,11 @@ def test_driver_killed_mid_run(home, tmp_path) -> None:
         proc.stdout.close()
 
     with _db.reading() as conn:  # opening recovers
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        if backend == "sqlite":
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         tasks, open_tasks = conn.execute(
-            "SELECT count(*), sum(coalesce(state_type, '') NOT IN ('COMPLETED', 'CRASHED')) FROM task_runs"
+            "SELECT count(*), sum(CASE WHEN coalesce(state_type, '') NOT IN "
+            "('COMPLETED', 'CRASHED') THEN 1 ELSE 0 END) FROM task_runs"
         ).fetchone()
         assert tasks >= 20_000 and open_tasks == 0
         assert _rows_disagreeing_with_history(conn, "task_runs") == []
@@ -82,7 +82,7 @@ def test_driver_killed_mid_run(home, tmp_path) -> None:
         # every committed row is whole: no task run without its name, key and creation time
         assert conn.execute(
             "SELECT count(*) FROM task_runs WHERE name IS NULL OR task_key IS NULL "
-            "OR created IS NULL OR flow_run_id IS NOT ?",
+            "OR created IS NULL OR flow_run_id IS DISTINCT FROM ?",
             (str(flow_run_id),),
         ).fetchone() == (0,)
     run = queries.get_flow_run(flow_run_id)
@@ -114,7 +114,7 @@ def _insert_flow_run(state: str | None, pid: int, hostname: str | None = None) -
 
 
 @pytest.mark.parametrize("state", [None, "PENDING", "RUNNING", "SCHEDULED", "PAUSED"])
-def test_open_runs_of_a_dead_driver_are_crashed(home, recorder, state) -> None:
+def test_open_runs_of_a_dead_driver_are_crashed(recorder, state) -> None:
     pid = _dead_pid()
     flow_run_id = _insert_flow_run(state, pid)
     open_task, done_task = uuid.uuid4(), uuid.uuid4()
@@ -130,7 +130,7 @@ def test_open_runs_of_a_dead_driver_are_crashed(home, recorder, state) -> None:
     assert by_name["done"].state_type == "COMPLETED"
 
 
-def test_live_final_and_remote_runs_are_left_alone(home) -> None:
+def test_live_final_and_remote_runs_are_left_alone(backend) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         live = _insert_flow_run("RUNNING", sleeper.pid)
@@ -149,3 +149,29 @@ def test_live_final_and_remote_runs_are_left_alone(home) -> None:
         sleeper.kill()
         sleeper.wait()
     assert queries.get_flow_run(live).state_type == "CRASHED"  # once its driver is gone
+
+
+def test_concurrent_recovery_crashes_a_run_once(backend) -> None:
+    """Two processes opening the store at once: the run gets one CRASHED state, not two."""
+    from fluvial.store._recovery import recover_crashed_runs
+
+    with _db.reading():
+        pass  # migrated
+    run_id = _insert_flow_run("RUNNING", _dead_pid())
+    conns = [_db.connect() for _ in range(4)]
+    barrier = threading.Barrier(len(conns))
+    recovered: list[list[str]] = []
+
+    def recover(conn: _db.Connection) -> None:
+        barrier.wait()
+        recovered.append(recover_crashed_runs(conn))
+
+    threads = [threading.Thread(target=recover, args=(conn,)) for conn in conns]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for conn in conns:
+        conn.close()
+    assert sorted(recovered, key=len) == [[], [], [], [run_id]]
+    assert [s.type for s in queries.state_history(run_id)] == ["CRASHED"]

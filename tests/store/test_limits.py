@@ -9,7 +9,7 @@ import pytest
 from fluvial.store.limits import LimitRecord, delete_limit, get_limit, list_limits, set_limit
 
 
-def test_limit_round_trip(home) -> None:
+def test_limit_round_trip(backend) -> None:
     before = time.time()
     record = set_limit("db", 3)
     assert isinstance(record, LimitRecord)
@@ -19,7 +19,7 @@ def test_limit_round_trip(home) -> None:
     assert get_limit("missing") is None
 
 
-def test_set_limit_replaces_and_keeps_created(home) -> None:
+def test_set_limit_replaces_and_keeps_created(backend) -> None:
     first = set_limit("gpu", 2)
     time.sleep(0.01)
     second = set_limit("gpu", 0, slot_decay_per_second=0.5)
@@ -28,7 +28,7 @@ def test_set_limit_replaces_and_keeps_created(home) -> None:
     assert list_limits() == [second]
 
 
-def test_list_and_delete(home) -> None:
+def test_list_and_delete(backend) -> None:
     for tag in ["b", "a", "c"]:
         set_limit(tag, 1)
     assert [r.tag for r in list_limits()] == ["a", "b", "c"]
@@ -51,13 +51,13 @@ def test_list_and_delete(home) -> None:
         ("t", 1, "fast", "slot_decay_per_second must be a number or None"),
     ],
 )
-def test_invalid_limits_are_refused(home, tag, limit, decay, match) -> None:
+def test_invalid_limits_are_refused(backend, tag, limit, decay, match) -> None:
     with pytest.raises(ValueError, match=match):
         set_limit(tag, limit, slot_decay_per_second=decay)
     assert list_limits() == []
 
 
-def test_a_non_string_tag_is_a_type_error(home) -> None:
+def test_a_non_string_tag_is_a_type_error(backend) -> None:
     with pytest.raises(TypeError, match="tag must be a string"):
         get_limit(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-empty"):

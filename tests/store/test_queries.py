@@ -50,7 +50,7 @@ def test_ambiguous_prefix(recorder) -> None:
     assert queries.resolve_run_id("abcd0003") == ids[3]
 
 
-def test_get_flow_run_unknown(home) -> None:
+def test_get_flow_run_unknown(backend) -> None:
     with pytest.raises(RunNotFoundError):
         queries.get_flow_run(uuid.uuid4())
     assert queries.task_runs(uuid.uuid4()) == []

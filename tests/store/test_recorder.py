@@ -213,7 +213,7 @@ def test_close_flushes_and_later_events_are_discarded(recorder: Recorder) -> Non
     assert store.get_recorder() is not recorder  # a closed singleton is replaced
 
 
-def test_threshold_wakes_the_writer_before_the_interval(home) -> None:
+def test_threshold_wakes_the_writer_before_the_interval(backend) -> None:
     rec = Recorder(interval=60, wake_at=100)
     try:
         for _ in range(100):

@@ -1,26 +1,43 @@
-"""Migrations are applied once, in order, atomically; connections are set up for concurrency."""
+"""Migrations are applied once, in order, atomically; connections are set up for concurrency.
+
+The migration tests run on both backends, each on a fresh, empty database.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import threading
+import time
 
 import pytest
 
 from fluvial.store import StoreError, _db
 from fluvial.store._schema import MIGRATIONS, current_version, migrate
+from fluvial.store._sql import POSTGRESQL, dialect_of
 
 
-def _conn(home) -> sqlite3.Connection:
-    home.mkdir(parents=True, exist_ok=True)
-    return sqlite3.connect(home / "t.db", isolation_level=None)
+def _tables(conn: _db.Connection) -> set[str]:
+    if dialect_of(conn) == POSTGRESQL:
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {r[0] for r in conn.execute(sql)}
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _columns(conn: _db.Connection, table: str) -> list[str]:
+    if dialect_of(conn) == POSTGRESQL:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [r[0] for r in rows]
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
 
-def test_fresh_database_gets_every_table(home) -> None:
-    conn = _conn(home)
+def test_fresh_database_gets_every_table(backend) -> None:
+    conn = _db.connect()
     assert current_version(conn) == 0
     assert migrate(conn) == len(MIGRATIONS)
     assert current_version(conn) == len(MIGRATIONS)
@@ -32,52 +49,107 @@ def test_fresh_database_gets_every_table(home) -> None:
         "logs",
         "concurrency_limits",
     } <= _tables(conn)
-    columns = [r[1] for r in conn.execute("PRAGMA table_info(concurrency_limits)")]
+    columns = _columns(conn, "concurrency_limits")
     assert columns == ["tag", "limit", "slot_decay_per_second", "created", "updated"]
+    conn.close()
 
 
-def test_migrations_apply_once_and_in_order(home) -> None:
+def test_postgres_column_types_keep_sqlite_semantics(pg_url) -> None:
+    conn = _db.connect()
+    migrate(conn)
+    types = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'flow_runs'"
+        ).fetchall()
+    )
+    assert types["created"] == types["heartbeat"] == "double precision"  # not 4-byte REAL
+    assert types["pid"] == "bigint"
+    collations = conn.execute(
+        "SELECT DISTINCT collation_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND data_type = 'text'"
+    ).fetchall()
+    assert collations == [("C",)]  # bytewise, like SQLite: id prefixes and ORDER BY agree
+    conn.close()
+
+
+def test_migrations_apply_once_and_in_order(backend) -> None:
     calls: list[str] = []
 
-    def first(conn: sqlite3.Connection) -> None:
+    def first(conn: _db.Connection) -> None:
         calls.append("first")
-        conn.execute("CREATE TABLE a (x)")
+        conn.execute("CREATE TABLE a (x INTEGER)")
 
-    def second(conn: sqlite3.Connection) -> None:
+    def second(conn: _db.Connection) -> None:
         calls.append("second")
-        conn.execute("ALTER TABLE a ADD COLUMN y")
+        conn.execute("ALTER TABLE a ADD COLUMN y INTEGER")
 
-    conn = _conn(home)
+    conn = _db.connect()
     assert migrate(conn, [first]) == 1
     assert migrate(conn, [first]) == 1
     assert migrate(conn, [first, second]) == 2
     assert migrate(conn, [first, second]) == 2
     assert calls == ["first", "second"]
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    conn.close()
 
 
-def test_a_failing_migration_leaves_the_database_unchanged(home) -> None:
-    def good(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE good (x)")
+def test_a_failing_migration_leaves_the_database_unchanged(backend) -> None:
+    def good(conn: _db.Connection) -> None:
+        conn.execute("CREATE TABLE good (x INTEGER)")
 
-    def bad(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE half (x)")
+    def bad(conn: _db.Connection) -> None:
+        conn.execute("CREATE TABLE half (x INTEGER)")
         raise RuntimeError("boom")
 
-    conn = _conn(home)
+    conn = _db.connect()
     migrate(conn, [good])
     with pytest.raises(RuntimeError, match="boom"):
         migrate(conn, [good, bad])
     assert current_version(conn) == 1
     assert "half" not in _tables(conn)
     assert not conn.in_transaction
+    conn.close()
 
 
-def test_a_newer_schema_is_refused(home) -> None:
-    conn = _conn(home)
+def test_a_newer_schema_is_refused(backend) -> None:
+    conn = _db.connect()
     migrate(conn, [lambda c: None, lambda c: None])
     with pytest.raises(StoreError, match="upgrade fluvial"):
         migrate(conn, [lambda c: None])
+    assert not conn.in_transaction
+    conn.close()
+
+
+def test_concurrent_migrations_apply_each_step_once(backend) -> None:
+    """Two processes opening a new store at once: one migrates, the other waits and sees it."""
+    calls: list[str] = []
+
+    def slow(conn: _db.Connection) -> None:
+        calls.append("slow")
+        conn.execute("CREATE TABLE slow (x INTEGER)")
+        time.sleep(0.3)  # the other connection arrives meanwhile
+
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        conn = _db.connect()
+        try:
+            results.append(migrate(conn, [slow]))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == [1, 1, 1]
+    assert calls == ["slow"]
 
 
 def test_connections_use_wal_normal_sync_and_a_busy_timeout(home) -> None:
@@ -87,7 +159,14 @@ def test_connections_use_wal_normal_sync_and_a_busy_timeout(home) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (int(_db.BUSY_TIMEOUT_S * 1000),)
 
 
-def test_opening_the_store_twice_migrates_once(home) -> None:
+def test_postgres_connections_autocommit_with_a_lock_timeout(pg_url) -> None:
+    conn = _db.connect()
+    assert conn.execute("SHOW lock_timeout").fetchone() == (f"{int(_db.BUSY_TIMEOUT_S)}s",)
+    assert conn.raw.autocommit and not conn.in_transaction
+    conn.close()
+
+
+def test_opening_the_store_twice_migrates_once(backend) -> None:
     with _db.reading() as conn:
         assert current_version(conn) == len(MIGRATIONS)
     _db.reset_caches()

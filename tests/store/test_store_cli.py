@@ -37,7 +37,7 @@ def test_ls(cli, make_flow_run) -> None:
     assert str(bad)[:8] in failed and str(ok)[:8] not in failed
 
 
-def test_ls_empty_and_bad_limit(cli) -> None:
+def test_ls_empty_and_bad_limit(cli, backend) -> None:
     assert cli("ls").output.strip() == "No flow runs recorded."
     result = cli("ls", "--limit", "0")
     assert result.exit_code == 2 and "--limit" in result.output
@@ -91,7 +91,26 @@ def test_logs_of_a_run_without_logs(cli, recorder) -> None:
 
 
 @pytest.mark.parametrize("command", ["inspect", "logs"])
-def test_unknown_run_id_is_a_clean_error(cli, home, command) -> None:
+def test_unknown_run_id_is_a_clean_error(cli, backend, command) -> None:
     result = cli(command, "0123abcd")
     assert result.exit_code == 1
     assert "Error: no flow run id starts with '0123abcd'" in result.output
+
+
+def test_the_fluvial_command_reads_the_store(make_flow_run) -> None:
+    """The installed CLI, in its own process, finds the store from the environment."""
+    import os
+    import subprocess
+    import sys
+
+    run = make_flow_run(flow_name="report", tasks=2, fail=1)
+    env = dict(os.environ, COLUMNS="160")
+    command = [sys.executable, "-m", "fluvial.cli"]
+    ls = subprocess.run([*command, "runs", "ls"], env=env, capture_output=True, text=True)
+    assert ls.returncode == 0, ls.stderr
+    assert str(run)[:8] in ls.stdout and "Failed" in ls.stdout
+    inspect = subprocess.run(
+        [*command, "runs", "inspect", str(run)[:8]], env=env, capture_output=True, text=True
+    )
+    assert inspect.returncode == 0, inspect.stderr
+    assert "extract-1: ValueError: bad row 7" in inspect.stdout

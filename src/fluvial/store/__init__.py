@@ -1,5 +1,9 @@
 """fluvial.store: the run record, an embedded SQLite database by default.
 
+``FLUVIAL_DATABASE_URL=postgresql://user:pass@host/db`` puts it in PostgreSQL
+instead, for a team sharing one record (``pip install 'fluvial[postgres]'``);
+everything below behaves the same on both.
+
 The engine records through :func:`get_recorder` (hot-path calls only append to
 an in-memory queue; a background thread commits batches). The CLI and any UI
 read through :mod:`fluvial.store.queries`; tag limits live in
@@ -10,6 +14,8 @@ read through :mod:`fluvial.store.queries`; tag limits live in
     database_url() -> str                FLUVIAL_DATABASE_URL, or the SQLite file above
 
 Modules: ``_config`` (settings), ``_schema`` (migrations), ``_db`` (connections),
+``_txn`` (write transactions), ``_sql`` (where the two SQL dialects differ),
+``_pg`` (PostgreSQL connections, the only importer of psycopg),
 ``_recovery`` (crashed drivers), ``_batch``/``_writes`` (the writer's SQL),
 ``_recorder`` (the hot-path queue and writer thread).
 """

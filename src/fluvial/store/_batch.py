@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import reprlib
-import sqlite3
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluvial.store import _writes
 from fluvial.store._schema import FINAL_STATE_TYPES
+
+if TYPE_CHECKING:
+    from fluvial.store._db import Connection
 
 __all__ = [
     "FLOW_RUN",
@@ -117,7 +119,7 @@ def _state_columns(folded: list | None) -> _writes.LatestState:
     return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
 
 
-def write_events(conn: sqlite3.Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
+def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
     """Write ``events`` into the caller's open transaction; return how many were skipped.
 
     A run created in this batch gets its latest state folded in Python; any

@@ -3,7 +3,10 @@
 ``FLUVIAL_STORE``         ``off``/``0``/``false``/``no`` turns recording off.
 ``FLUVIAL_HOME``          directory of the embedded database (default ``~/.fluvial``).
 ``FLUVIAL_DATABASE_URL``  ``sqlite:////abs/path.db``, ``sqlite:///relative.db`` or
-                          ``postgresql://...``; overrides the file under ``FLUVIAL_HOME``.
+                          ``postgresql://user:pass@host:5432/db`` (also ``postgres://``
+                          and ``postgresql+psycopg://``; libpq query parameters such
+                          as ``?sslmode=require`` or ``?options=-csearch_path%3Dteam``
+                          pass through); overrides the file under ``FLUVIAL_HOME``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Opening the database: connection settings, the schema, crash recovery.
 
-Every connection is in autocommit mode (``isolation_level=None``); writes go
-through :func:`transaction`, which takes the write lock up front
-(``BEGIN IMMEDIATE``) so concurrent writers queue on the busy timeout instead
-of failing on a lock upgrade. SQLite runs in WAL mode with
-``synchronous=NORMAL``: readers never block the writer, and a crash loses at
-most the last batches, never the file.
+Every connection is in autocommit mode; writes go through :func:`transaction`,
+which takes the write lock up front so concurrent writers queue instead of
+failing on a lock upgrade. On SQLite that is ``BEGIN IMMEDIATE`` with a busy
+timeout, in WAL mode with ``synchronous=NORMAL``: readers never block the
+writer, and a crash loses at most the last batches, never the file. On
+PostgreSQL (``FLUVIAL_DATABASE_URL=postgresql://...``, see
+:mod:`fluvial.store._pg`) it is ``BEGIN`` plus an advisory lock, bounded by
+``lock_timeout``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from fluvial.store import _pg
 from fluvial.store._config import DatabaseTarget, database_target
 from fluvial.store._errors import StoreError
 from fluvial.store._schema import migrate
+from fluvial.store._sql import POSTGRESQL
+from fluvial.store._txn import transaction
 
-__all__ = ["BUSY_TIMEOUT_S", "connect", "open_database", "reading", "transaction"]
+if TYPE_CHECKING:
+    from fluvial.store._pg import PgConnection
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "Connection",
+    "connect",
+    "database_errors",
+    "is_transient",
+    "open_database",
+    "reading",
+    "transaction",
+]
+
+
+Connection: TypeAlias = "sqlite3.Connection | PgConnection"
 
 BUSY_TIMEOUT_S = 30.0
 CACHE_KIB = 32 * 1024  # page cache per connection: a ceiling, not an allocation
@@ -28,28 +49,32 @@ _lock = threading.Lock()
 _migrated: set[str] = set()
 
 
-def _postgres_unavailable(target: DatabaseTarget) -> StoreError:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return StoreError(
-            f"FLUVIAL_DATABASE_URL is a PostgreSQL URL ({target.url.split('@')[-1]!r}) "
-            "but psycopg is not installed: pip install psycopg"
-        )
-    return StoreError(
-        "the PostgreSQL store is not implemented in this release; "
-        "unset FLUVIAL_DATABASE_URL to use the embedded SQLite store"
-    )
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The exception types a database call can raise (psycopg's only once imported)."""
+    return (sqlite3.Error, *_pg.errors())
 
 
-def connect(target: DatabaseTarget | None = None) -> sqlite3.Connection:
-    """A new connection to the store, with WAL, ``synchronous=NORMAL`` and a busy timeout.
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write transaction that failed with ``exc`` may succeed if retried."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc)
+    return _pg.is_transient(exc)
 
-    Creates the file (and its directory) if needed; does not migrate.
+
+def _where(target: DatabaseTarget) -> str:
+    return str(target.path) if target.path is not None else _pg.redact(target.url)
+
+
+def connect(target: DatabaseTarget | None = None) -> Connection:
+    """A new autocommit connection to the store; does not migrate.
+
+    SQLite: WAL, ``synchronous=NORMAL`` and a busy timeout; creates the file
+    (and its directory) if needed. PostgreSQL: a ``lock_timeout`` as long.
     """
     target = target or database_target()
-    if target.dialect != "sqlite" or target.path is None:
-        raise _postgres_unavailable(target)
+    if target.dialect == POSTGRESQL:
+        return _pg.connect(target.url, BUSY_TIMEOUT_S)
+    assert target.path is not None
     try:
         target.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
@@ -64,22 +89,22 @@ def connect(target: DatabaseTarget | None = None) -> sqlite3.Connection:
     return conn
 
 
-def open_database(target: DatabaseTarget | None = None) -> sqlite3.Connection:
+def open_database(target: DatabaseTarget | None = None) -> Connection:
     """Connect, migrate the schema (once per process) and mark runs of dead drivers crashed."""
     from fluvial.store._recovery import recover_crashed_runs
 
     target = target or database_target()
     conn = connect(target)
     try:
-        key = str(target.path)
+        key = target.url if target.path is None else str(target.path)
         with _lock:
             if key not in _migrated:
                 migrate(conn)
                 _migrated.add(key)
         recover_crashed_runs(conn)
-    except sqlite3.Error as exc:
+    except database_errors() as exc:
         conn.close()
-        raise StoreError(f"cannot open the fluvial store at {target.path}: {exc}") from exc
+        raise StoreError(f"cannot open the fluvial store at {_where(target)}: {exc}") from exc
     except BaseException:
         conn.close()
         raise
@@ -87,25 +112,13 @@ def open_database(target: DatabaseTarget | None = None) -> sqlite3.Connection:
 
 
 @contextmanager
-def reading(target: DatabaseTarget | None = None) -> Iterator[sqlite3.Connection]:
+def reading(target: DatabaseTarget | None = None) -> Iterator[Any]:
     """An opened connection for the read API, closed on exit."""
     conn = open_database(target)
     try:
         yield conn
     finally:
         conn.close()
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction: committed on success, rolled back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def reset_caches() -> None:

@@ -16,7 +16,6 @@ import atexit
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -26,8 +25,9 @@ from uuid import UUID
 
 from fluvial.store._batch import FLOW_RUN, HEARTBEAT, LOG, STATE, TASK_RUN, write_events
 from fluvial.store._config import DatabaseTarget, database_target
-from fluvial.store._db import BUSY_TIMEOUT_S, open_database, transaction
+from fluvial.store._db import BUSY_TIMEOUT_S, Connection, connect, is_transient, open_database
 from fluvial.store._errors import StoreError
+from fluvial.store._txn import transaction
 
 __all__ = ["Recorder"]
 
@@ -64,7 +64,7 @@ class Recorder:
         if wake_at < 1:
             raise ValueError("wake_at must be at least 1")
         self.target = target or database_target()
-        self._conn: sqlite3.Connection = open_database(self.target)  # errors surface here
+        self._conn: Connection = open_database(self.target)  # errors surface here
         self._interval = interval
         self._max_batch = max_batch
         self._wake_at = wake_at
@@ -182,6 +182,9 @@ class Recorder:
         self._closed = True
         self._queue = deque(maxlen=0)
         atexit.unregister(self.close)
+        forget = getattr(self._conn, "forget_after_fork", None)
+        if forget is not None:  # PostgreSQL: the socket is the parent's
+            forget()
 
     # -- writer thread ---------------------------------------------------------------------
 
@@ -223,17 +226,28 @@ class Recorder:
             try:
                 with transaction(self._conn):
                     skipped = write_events(self._conn, events, self._pid, self._hostname)
-            except sqlite3.OperationalError as exc:
-                if attempt + 1 < _RETRIES and "locked" in str(exc):
-                    continue
-                return self._dropped(events, exc)
             except Exception as exc:  # never let the writer thread die
+                if attempt + 1 < _RETRIES and is_transient(exc) and self._usable():
+                    continue
                 return self._dropped(events, exc)
             self.batches_committed += 1
             self.events_committed += len(events) - skipped
             self.events_dropped += skipped
             return None
         return None  # pragma: no cover
+
+    def _usable(self) -> bool:
+        """Whether the connection can take a retry, reconnecting if the server dropped it."""
+        if not getattr(self._conn, "broken", False):
+            return True
+        try:
+            conn = connect(self.target)
+        except StoreError as exc:
+            logger.warning("fluvial store: cannot reconnect: %s", exc)
+            return False
+        self._conn.close()
+        self._conn = conn
+        return True
 
     def _dropped(self, events: list[tuple], exc: BaseException) -> BaseException:
         self.events_dropped += len(events)

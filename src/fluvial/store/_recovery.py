@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Sequence
 
 from fluvial.store import _writes
-from fluvial.store._db import transaction
+from fluvial.store._db import Connection, transaction
 from fluvial.store._schema import FINAL_STATE_TYPES
 
 __all__ = ["pid_alive", "recover_crashed_runs"]
@@ -57,15 +56,13 @@ def pid_alive(pid: int, started_before: float | None = None) -> bool:
     return True
 
 
-def _open_flow_runs(
-    conn: sqlite3.Connection, hostname: str
-) -> list[tuple[str, int | None, float | None]]:
+def _open_flow_runs(conn: Connection, hostname: str) -> list[tuple[str, int | None, float | None]]:
     return conn.execute(
         f"SELECT id, pid, created FROM flow_runs WHERE hostname = ? AND {_OPEN}", (hostname,)
     ).fetchall()
 
 
-def recover_crashed_runs(conn: sqlite3.Connection, hostname: str | None = None) -> list[str]:
+def recover_crashed_runs(conn: Connection, hostname: str | None = None) -> list[str]:
     """Mark the open flow runs of dead drivers on this host CRASHED; return their ids."""
     hostname = hostname or socket.gethostname()
     dead = {
@@ -83,7 +80,7 @@ def recover_crashed_runs(conn: sqlite3.Connection, hostname: str | None = None) 
     return crashed
 
 
-def _mark_crashed(conn: sqlite3.Connection, flow_run_ids: Sequence[str], pids: dict) -> None:
+def _mark_crashed(conn: Connection, flow_run_ids: Sequence[str], pids: dict) -> None:
     now = time.time()
     states: list[_writes.StateRow] = []
     task_ids: list[str] = []

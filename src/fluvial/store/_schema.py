@@ -2,27 +2,34 @@
 
 ``schema_version`` holds one row: how many entries of :data:`MIGRATIONS` have
 been applied. :func:`migrate` applies the missing ones in order, inside one
-``BEGIN IMMEDIATE`` transaction, so concurrent processes cannot both apply a
-migration and a failing migration leaves the database as it was. Append new
-migrations to the list; never edit a released one.
+write transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``BEGIN`` plus the
+store's advisory lock, and DDL is transactional there too), so concurrent
+processes cannot both apply a migration and a failing migration leaves the
+database as it was. Append new migrations to the list; never edit a released one.
+
+The same list serves both databases: a migration writes SQLite's column types
+and passes each statement through :func:`fluvial.store._sql.ddl`, which gives
+PostgreSQL its equivalents.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fluvial.store._errors import StoreError
+from fluvial.store._sql import POSTGRESQL, ddl, dialect_of
+from fluvial.store._txn import begin_write, rollback
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Any], None]
 
 FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
 
 
-def _v1_initial(conn: sqlite3.Connection) -> None:
+def _v1_initial(conn: Any) -> None:
     """Flow runs, task runs, state history, logs and concurrency limits."""
     statements = [
         """CREATE TABLE flow_runs (
@@ -92,35 +99,52 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
             updated REAL NOT NULL
         )""",
     ]
+    dialect = dialect_of(conn)
+    if dialect == POSTGRESQL:
+        # SQLite's implicit rowid orders task runs created at the same instant
+        statements.append(
+            "ALTER TABLE task_runs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY"
+        )
     for statement in statements:
-        conn.execute(statement)
+        conn.execute(ddl(statement, dialect))
 
 
 MIGRATIONS: list[Migration] = [_v1_initial]
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    """The number of migrations applied to ``conn``'s database (0 when new)."""
+def _has_version_table(conn: Any) -> bool:
+    if dialect_of(conn) == POSTGRESQL:  # in the first schema of the search path
+        return conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is not None
     row = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
     ).fetchone()
-    if row is None:
+    return row is not None
+
+
+def current_version(conn: Any) -> int:
+    """The number of migrations applied to ``conn``'s database (0 when new)."""
+    if not _has_version_table(conn):
         return 0
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     return int(row[0]) if row else 0
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def migrate(conn: Any, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Apply the migrations ``conn`` lacks, in order, in one transaction.
 
     Returns the schema version reached. Idempotent: a second call applies nothing.
-    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    ``conn`` must be in autocommit mode (SQLite: ``isolation_level=None``).
     """
     if current_version(conn) == len(migrations):
         return len(migrations)
-    conn.execute("BEGIN IMMEDIATE")
+    begin_write(conn)
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        conn.execute(
+            ddl(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                dialect_of(conn),
+            )
+        )
         version = current_version(conn)  # again, now that we hold the write lock
         if version > len(migrations):
             raise StoreError(
@@ -132,7 +156,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
     return len(migrations)

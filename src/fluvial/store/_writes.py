@@ -4,16 +4,18 @@ A run's row carries its latest state, but that state is always *derived* from
 ``state_history`` (latest by timestamp, then by arrival), never patched in
 place. Rows and states may therefore arrive in any order, across batches and
 across processes, and the row still ends up agreeing with its history. Every
-function here runs inside the caller's transaction.
+function here runs inside the caller's transaction, on SQLite or PostgreSQL:
+the SQL is the same (see :mod:`fluvial.store._sql`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from fluvial.store._schema import FINAL_STATE_TYPES
+from fluvial.store._sql import dialect_of, id_table
 
 __all__ = [
     "NO_STATE",
@@ -78,7 +80,9 @@ VALUES (?, ?, ?, ?, ?, ?)
 _INSERT_LOG = "INSERT INTO logs (run_id, level, message, ts) VALUES (?, ?, ?, ?)"
 
 _HEARTBEAT = """
-UPDATE flow_runs SET heartbeat = max(coalesce(heartbeat, 0), ?) WHERE id = ?
+UPDATE flow_runs SET heartbeat = CASE WHEN heartbeat IS NULL OR heartbeat < ?1 THEN ?1
+                                      ELSE heartbeat END
+WHERE id = ?2
 """
 
 _NEWER = "state_ts IS NULL OR state_ts <= ?1"
@@ -90,8 +94,8 @@ UPDATE {{table}} SET
     end_time = CASE WHEN {_NEWER} THEN ?5 ELSE end_time END,
     result_location = CASE WHEN {_NEWER} THEN ?6 ELSE result_location END,
     state_ts = CASE WHEN {_NEWER} THEN ?1 ELSE state_ts END,
-    start_time = CASE WHEN ?7 IS NOT NULL AND (start_time IS NULL OR start_time > ?7)
-                      THEN ?7 ELSE start_time END
+    start_time = CASE WHEN start_time IS NULL OR start_time > ?7
+                      THEN coalesce(?7, start_time) ELSE start_time END
 WHERE id = ?8
 """
 
@@ -110,7 +114,7 @@ _REFRESH_FLOW_RUNS = _REFRESH.format(table="flow_runs")
 _REFRESH_TASK_RUNS = _REFRESH.format(table="task_runs")
 
 
-def stale(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
+def stale(conn: Any, table: str, ids: Iterable[str]) -> set[str]:
     """Those of ``ids`` whose row exists already or that have states already.
 
     Their latest state cannot be folded from one batch: it must be refreshed
@@ -120,7 +124,7 @@ def stale(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
     if not ids:
         return set()
     rows = conn.execute(
-        f"""SELECT value FROM json_each(?1) AS j
+        f"""SELECT j.value FROM {id_table(dialect_of(conn))}
             WHERE EXISTS (SELECT 1 FROM state_history WHERE run_id = j.value)
                OR EXISTS (SELECT 1 FROM {table} WHERE id = j.value)""",
         (json.dumps(ids),),
@@ -128,46 +132,44 @@ def stale(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def insert_flow_runs(conn: sqlite3.Connection, rows: Sequence[FlowRunRow]) -> None:
+def insert_flow_runs(conn: Any, rows: Sequence[FlowRunRow]) -> None:
     if rows:
         conn.executemany(_INSERT_FLOW_RUN, rows)
 
 
-def insert_task_runs(conn: sqlite3.Connection, rows: Sequence[TaskRunRow]) -> None:
+def insert_task_runs(conn: Any, rows: Sequence[TaskRunRow]) -> None:
     if rows:
         conn.executemany(_INSERT_TASK_RUN, rows)
 
 
-def insert_states(conn: sqlite3.Connection, rows: Sequence[StateRow]) -> None:
+def insert_states(conn: Any, rows: Sequence[StateRow]) -> None:
     if rows:
         conn.executemany(_INSERT_STATE, rows)
 
 
-def insert_logs(conn: sqlite3.Connection, rows: Sequence[LogRow]) -> None:
+def insert_logs(conn: Any, rows: Sequence[LogRow]) -> None:
     if rows:
         conn.executemany(_INSERT_LOG, rows)
 
 
-def update_heartbeats(conn: sqlite3.Connection, beats: Iterable[tuple[float, str]]) -> None:
+def update_heartbeats(conn: Any, beats: Iterable[tuple[float, str]]) -> None:
     conn.executemany(_HEARTBEAT, beats)
 
 
-def existing(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
+def existing(conn: Any, table: str, ids: Iterable[str]) -> set[str]:
     """Those of ``ids`` that have a row in ``table``."""
     ids = list(ids)
     if not ids:
         return set()
     rows = conn.execute(
-        f"""SELECT value FROM json_each(?1) AS j
+        f"""SELECT j.value FROM {id_table(dialect_of(conn))}
             WHERE EXISTS (SELECT 1 FROM {table} WHERE id = j.value)""",
         (json.dumps(ids),),
     )
     return {row[0] for row in rows}
 
 
-def apply_latest(
-    conn: sqlite3.Connection, table: str, latest: Iterable[tuple[str, LatestState]]
-) -> None:
+def apply_latest(conn: Any, table: str, latest: Iterable[tuple[str, LatestState]]) -> None:
     """Apply a batch's latest state to existing rows of ``table`` (``flow_runs``/``task_runs``).
 
     Equivalent to a refresh from the history when the history before this batch
@@ -184,11 +186,11 @@ def apply_latest(
     )
 
 
-def refresh_flow_runs(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+def refresh_flow_runs(conn: Any, ids: Iterable[str]) -> None:
     """Re-derive the latest-state columns of these flow runs from their history."""
     conn.executemany(_REFRESH_FLOW_RUNS, ((i,) for i in ids))
 
 
-def refresh_task_runs(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+def refresh_task_runs(conn: Any, ids: Iterable[str]) -> None:
     """Re-derive the latest-state columns of these task runs from their history."""
     conn.executemany(_REFRESH_TASK_RUNS, ((i,) for i in ids))
