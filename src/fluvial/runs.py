@@ -72,14 +72,27 @@ class TaskRun:
         return self._name
 
     def __getstate__(self) -> tuple:
-        return (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
-                self.run_count, self._name, self.upstream_names, self.flow_parameters_hash,
-                self.lineage_id)
+        return (self.task, *self.detached())
 
     def __setstate__(self, state: tuple) -> None:
-        (self.id, self.task, self.args, self.kwargs, self.tags, self.flow_run_id,
-         self.run_count, self._name, self.upstream_names, self.flow_parameters_hash,
-                self.lineage_id) = state
+        self._attach(state[0], state[1:])
+
+    def detached(self) -> tuple:
+        """Everything but the task: what a runner ships per run when it sends the task
+        itself once (``TaskRun.attached(task, detached)`` rebuilds the run)."""
+        return (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
+                self._name, self.upstream_names, self.flow_parameters_hash, self.lineage_id)
+
+    @classmethod
+    def attached(cls, task: Task, detached: tuple) -> TaskRun:
+        run = cls.__new__(cls)
+        run._attach(task, detached)
+        return run
+
+    def _attach(self, task: Task, detached: tuple) -> None:
+        self.task = task
+        (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
+         self._name, self.upstream_names, self.flow_parameters_hash, self.lineage_id) = detached
 
     def __repr__(self) -> str:
         return f"TaskRun(name={self.name!r}, id={self.id})"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
+from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
@@ -78,7 +80,8 @@ class RayTaskRunner(RemoteTaskRunner):
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
         self._owns_session = False
-        self._remote: Any = None
+        self._watcher: _StatusWatcher | None = None
+        self._remotes: dict[tuple, tuple[Any, Any]] = {}  # (id(task), options) -> (task, fn)
 
     def duplicate(self) -> RayTaskRunner:
         return RayTaskRunner(self.address, self.init_kwargs)
@@ -96,10 +99,12 @@ class RayTaskRunner(RemoteTaskRunner):
                 raise RunnerError(f"RayTaskRunner cannot reach the Ray cluster at "
                                   f"{self.address!r}: {exc}") from exc
             self._owns_session = True
-        self._remote = ray.remote(num_returns=2)(_run_on_ray)
 
     def _shutdown(self, wait: bool) -> None:
-        self._remote = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
+        self._remotes.clear()
         if self._owns_session:
             self._owns_session = False
             _ray().shutdown()
@@ -117,29 +122,33 @@ class RayTaskRunner(RemoteTaskRunner):
         return _remote_options.get()
 
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
-        by_task: dict[int, Any] = {}
         for submission, future in pairs:
-            task = submission.task_run.task
-            remote = by_task.get(id(task))
-            if remote is None:
-                remote = by_task[id(task)] = self._remote.options(
-                    name=task.name, num_returns=2, max_retries=task.retries,
-                    retry_exceptions=False, **options)
+            remote = self._remote_for(submission.task_run.task, options)
             args = [self._backend_arg(u) for u in submission.upstreams]
-            status_ref, state_ref = remote.remote(submission.task_run, submission.n_data, *args)
+            status_ref, state_ref = remote.remote(submission.task_run.detached(),
+                                                  submission.n_data, *args)
             future.backend_ref = state_ref
             self._watch(submission, future, status_ref)
 
-    def _watch(self, submission: Submission, future: RemoteFuture, status_ref: Any) -> None:
-        def on_done(done: Any) -> None:
-            try:
-                status = done.result()
-            except BaseException as exc:  # the worker died, or an upstream's did
-                self._on_backend_error(future, submission, exc)
-                return
-            future._complete(status)
+    def _remote_for(self, task: Any, options: Mapping[str, Any]) -> Any:
+        """The Ray remote function of ``task`` with ``options``, made once per runner.
 
-        status_ref.future().add_done_callback(on_done)
+        Ray exports a remote function to the cluster once and its workers cache it, so
+        the task (function, hooks, options) crosses the wire once, not once per run."""
+        key = (id(task), tuple(sorted(options.items())))
+        entry = self._remotes.get(key)
+        if entry is None:
+            remote = _ray().remote(_entry_for(task)).options(
+                name=task.name, num_returns=2, max_retries=task.retries,
+                retry_exceptions=False, **options)
+            entry = self._remotes[key] = (task, remote)
+        return entry[1]
+
+    def _watch(self, submission: Submission, future: RemoteFuture, status_ref: Any) -> None:
+        watcher = self._watcher
+        if watcher is None:
+            watcher = self._watcher = _StatusWatcher(self._on_backend_error)
+        watcher.add(status_ref, submission, future)
 
     def _gather_states(self, refs: list[Any]) -> list[State]:
         try:
@@ -148,9 +157,72 @@ class RayTaskRunner(RemoteTaskRunner):
             raise RunnerError(f"task results could not be fetched from Ray: {exc}") from exc
 
 
-def _run_on_ray(task_run: Any, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:
-    """The Ray task: run the engine; return (status without result, full state)."""
-    state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
-    if state.type is StateType.COMPLETED:
-        return State(state.type, state.name, state.message, None, state.ts, state.start_ts), state
-    return state, state
+class _StatusWatcher:
+    """One thread per runner that waits for many status refs at once (``ray.wait``) and
+    settles their futures in batches — cheaper than a callback per ref."""
+
+    def __init__(self, on_error: Any) -> None:
+        self._on_error = on_error
+        self._pending: dict[Any, tuple[Submission, RemoteFuture]] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="fluvial-ray-status",
+                                        daemon=True)
+        self._thread.start()
+
+    def add(self, ref: Any, submission: Submission, future: RemoteFuture) -> None:
+        with self._cond:
+            self._pending[ref] = (submission, future)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        ray = _ray()
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                refs = list(self._pending)
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=_WATCH_INTERVAL)
+            if not ready:
+                continue
+            with self._cond:
+                settled = [self._pending.pop(ref) for ref in ready]
+            try:
+                statuses = ray.get(ready)
+            except BaseException:  # some failed: settle one by one
+                statuses = None
+            for i, (submission, future) in enumerate(settled):
+                if statuses is not None:
+                    future._complete(statuses[i])
+                    continue
+                try:
+                    status = ray.get(ready[i])
+                except BaseException as exc:  # the worker died, or an upstream's did
+                    self._on_error(future, submission, exc)
+                    continue
+                future._complete(status)
+
+
+_WATCH_INTERVAL = 0.01  # seconds: how long one ray.wait may gather completions
+
+def _entry_for(task: Any) -> Any:
+    """The function Ray runs for ``task``: the engine; returns (status, full state)."""
+
+    def run(detached_run: tuple, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:
+        task_run = TaskRun.attached(task, detached_run)
+        state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
+        if state.type is StateType.COMPLETED:
+            status = State(state.type, state.name, state.message, None, state.ts, state.start_ts)
+            return status, state
+        return state, state
+
+    run.__name__ = run.__qualname__ = task.name
+    return run
