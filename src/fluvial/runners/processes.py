@@ -25,6 +25,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import Future as _CfFuture
 from concurrent.futures import ProcessPoolExecutor
@@ -37,11 +38,13 @@ from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.base import LocalTaskRunner
-from fluvial.runners.remote import picklable_state
+from fluvial.runners.remote import PickleCheck, picklable_state
+from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
 
 if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
+    from fluvial.engine.tracking import RunTracker
 
 __all__ = ["ProcessPoolTaskRunner"]
 
@@ -104,6 +107,8 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._seq = 0
         self._pool: _Pool | None = None
         self._durations: dict[str, float] = {}
+        self._blobs = _TaskBlobs()
+        self._check_pickle = PickleCheck()
 
     def duplicate(self) -> ProcessPoolTaskRunner:
         return ProcessPoolTaskRunner(self.max_workers)
@@ -120,6 +125,10 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             pool.executor.shutdown(wait=wait, cancel_futures=not wait)
 
     # -- dispatch -------------------------------------------------------------
+    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+        self._check_pickle(submission)  # an unpicklable argument fails here, by name
+        return super().submit(submission, tracker)
+
     def _dispatch(self, submission: Submission, future: Future) -> None:
         with self._lock:
             self._ready.append((submission, future))
@@ -150,7 +159,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             self._send(pool, batch)
 
     def _send(self, pool: _Pool, batch: list[tuple[int, Submission, Future]]) -> None:
-        payload, batch = _pickle_batch(batch)
+        payload, batch = _pickle_batch(self._blobs, batch)
         if not batch:
             with self._lock:
                 self._inflight -= 1
@@ -166,7 +175,11 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                        done: _CfFuture) -> None:
         exc = done.exception()
         if exc is None:
-            states, durations = cloudpickle.loads(done.result())
+            try:
+                states, durations = cloudpickle.loads(done.result())
+            except Exception as error:  # e.g. the worker runs other code than the driver
+                exc = error
+        if exc is None:
             for name, seconds in durations.items():
                 prev = self._durations.get(name)
                 self._durations[name] = seconds if prev is None else 0.8 * prev + 0.2 * seconds
@@ -207,13 +220,30 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             self._ready.extendleft(reversed(retry))
 
 
+class _TaskBlobs:
+    """Each task pickled once per runner, shipped as bytes with every batch that runs it;
+    workers unpickle each task once (cached by token)."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[int, tuple[Any, str, bytes]] = {}  # id(task) -> (task, token, blob)
+
+    def token(self, task: Any, tasks: dict[str, bytes]) -> str:
+        entry = self._blobs.get(id(task))
+        if entry is None:
+            entry = self._blobs[id(task)] = (task, uuid.uuid4().hex, cloudpickle.dumps(task))
+        tasks[entry[1]] = entry[2]
+        return entry[1]
+
+
 def _pickle_batch(
-    batch: list[tuple[int, Submission, Future]],
+    blobs: _TaskBlobs, batch: list[tuple[int, Submission, Future]],
 ) -> tuple[bytes, list[tuple[int, Submission, Future]]]:
     """Pickle a batch; runs that cannot be pickled fail now, naming the parameter."""
-    items = [(seq, sub.task_run, _upstream_states(sub), sub.n_data) for seq, sub, _ in batch]
+    tasks: dict[str, bytes] = {}
+    items = [(seq, blobs.token(sub.task_run.task, tasks), sub.task_run.detached(),
+              _upstream_states(sub), sub.n_data) for seq, sub, _ in batch]
     try:
-        return cloudpickle.dumps(items), batch
+        return cloudpickle.dumps((tasks, items)), batch
     except Exception:
         good = []
         for (seq, sub, future), item in zip(batch, items, strict=True):
@@ -226,7 +256,7 @@ def _pickle_batch(
             else:
                 good.append((seq, sub, future))
         kept = {seq for seq, _, _ in good}
-        return cloudpickle.dumps([i for i in items if i[0] in kept]), good
+        return cloudpickle.dumps((tasks, [i for i in items if i[0] in kept])), good
 
 
 def _upstream_states(sub: Submission) -> list[State]:
@@ -260,11 +290,20 @@ def _init_worker(counter: Any, running: Any, pids: Any) -> None:
     _running = running
 
 
+_worker_tasks: dict[str, Any] = {}  # tasks this worker has unpickled, by token
+
+
 def _run_batch(payload: bytes) -> bytes:
-    items = cloudpickle.loads(payload)
+    tasks, items = cloudpickle.loads(payload)
+    for token, blob in tasks.items():
+        if token not in _worker_tasks:
+            _worker_tasks[token] = cloudpickle.loads(blob)
     states = []
+    runs = []
     durations: dict[str, float] = {}
-    for seq, task_run, upstream_states, n_data in items:
+    for seq, token, detached, upstream_states, n_data in items:
+        task_run = TaskRun.attached(_worker_tasks[token], detached)
+        runs.append(task_run)
         _running[_slot] = seq
         start = time.perf_counter()
         try:
@@ -277,6 +316,5 @@ def _run_batch(payload: bytes) -> bytes:
     try:
         return cloudpickle.dumps((states, durations))
     except Exception:  # name the runs whose results cannot travel; send the rest
-        checked = [picklable_state(run, state) for (_, run, _, _), state
-                   in zip(items, states, strict=True)]
+        checked = [picklable_state(run, state) for run, state in zip(runs, states, strict=True)]
         return cloudpickle.dumps((checked, durations))

@@ -76,12 +76,16 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
                 return
             self._active += 1
         executor = self._executor
-        if executor is None:  # shut down meanwhile: run it here rather than lose it
+        try:
+            if executor is None:
+                raise RuntimeError("shut down")
+            executor.submit(self._drain_loop, self._flow_ctx)
+        except RuntimeError:
+            # The pool was shut down between our bookkeeping and the submit (the flow
+            # ended while this callback ran): run what is ready here rather than lose it.
             with self._lock:
                 self._active -= 1
             self._drain()
-            return
-        executor.submit(self._drain_loop, self._flow_ctx)
 
     def _drain_loop(self, flow_ctx: object) -> None:
         token = _flow_run.set(flow_ctx)  # type: ignore[arg-type]
