@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
-from fluvial.engine.recording import record_task_runs, record_task_state
+from fluvial.engine.recording import record_task_run
 from fluvial.engine.submission import (
     current_runner,
     effective_tags,
@@ -240,13 +239,12 @@ class Task(Generic[R]):
         flow_run_id = ctx.flow_run.id if ctx is not None else None
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
         recorder = ctx.tracker.recorder if ctx is not None else None
-        record_task_runs(recorder, (task_run,), time.time())
         sub = prepare(task_run, wait_for_futures(self, wait_for))
         for upstream in sub.upstreams:
             upstream.wait()
         state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
         if recorder is not None:
-            record_task_state(recorder, task_run.id, state)
+            record_task_run(recorder, task_run, state)
         return state if return_state else state.result()
 
     async def _call_async(self, args: tuple, kwargs: dict, return_state: bool,
@@ -259,8 +257,6 @@ class Task(Generic[R]):
         self._check_arguments(args, kwargs)
         runner, tracker, flow_run_id = current_runner()
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
-        if tracker is not None:
-            record_task_runs(tracker.recorder, (task_run,), time.time())
         future = runner.submit(prepare(task_run, wait_for_futures(self, wait_for)), tracker)
         if return_state:
             future.wait()
@@ -295,8 +291,6 @@ class Task(Generic[R]):
             if i == 0:
                 self._check_arguments(call_args, call_kwargs)
             subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
-        if tracker is not None:
-            record_task_runs(tracker.recorder, [s.task_run for s in subs], time.time())
         futures = FutureList(runner.submit_many(subs, tracker))
         if return_state:
             futures.wait()

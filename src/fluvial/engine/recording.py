@@ -8,22 +8,14 @@ the recorder's in-memory queue (a background thread writes batches). With
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 if TYPE_CHECKING:
     from fluvial.runs import FlowRun, TaskRun
     from fluvial.states import State
     from fluvial.store import Recorder
 
-__all__ = [
-    "open_recorder",
-    "record_flow_start",
-    "record_flow_state",
-    "record_task_runs",
-    "record_task_state",
-]
+__all__ = ["open_recorder", "record_flow_start", "record_flow_state", "record_task_run"]
 
 logger = logging.getLogger("fluvial.store")
 
@@ -53,19 +45,15 @@ def record_flow_state(recorder: Recorder | None, flow_run: FlowRun, state: State
         recorder.state(flow_run.id, state.type.value, state.name, state.message, state.ts)
 
 
-def record_task_runs(recorder: Recorder | None, task_runs: Sequence[TaskRun], ts: float) -> None:
-    """Record newly submitted task runs (PENDING at ``ts``)."""
-    if recorder is None:
-        return
-    created = recorder.task_run_created
-    for task_run in task_runs:
-        task = task_run.task
-        created(task_run.id, task_run.flow_run_id, task_run._name or task.name, task.task_key,
-                task_run.tags, ts)
-
-
-def record_task_state(recorder: Recorder, task_run_id: UUID, state: State) -> None:
-    """Record a settled run: when it started running (if known) and how it ended."""
-    if state.start_ts is not None:
-        recorder.state(task_run_id, "RUNNING", "Running", None, state.start_ts)
-    recorder.state(task_run_id, state.type.value, state.name, state.message, state.ts)
+def record_task_run(recorder: Recorder, task_run: TaskRun, state: State) -> None:
+    """Record a settled task run in one go: its creation, when it started running (if
+    known) and how it ended. Written together, the writer inserts the run with its
+    final state in one row instead of updating it later."""
+    task = task_run.task
+    start = state.start_ts
+    recorder.task_run_created(task_run.id, task_run.flow_run_id,
+                              task_run._name or task.name, task.task_key, task_run.tags,
+                              start if start is not None else state.ts)
+    if start is not None:
+        recorder.state(task_run.id, "RUNNING", "Running", None, start)
+    recorder.state(task_run.id, state.type.value, state.name, state.message, state.ts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from fluvial.engine.recording import record_task_state
+from fluvial.engine.recording import record_task_run
 from fluvial.states import StateType
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class RunTracker:
         if state is not None and state.type is not StateType.COMPLETED:
             self.failed.append(future)
         if self.recorder is not None:
-            record_task_state(self.recorder, future.task_run_id, state)  # type: ignore[arg-type]
+            record_task_run(self.recorder, future.task_run, state)  # type: ignore[arg-type]
         for listener in self.listeners:
             listener(future)
         with self._lock:

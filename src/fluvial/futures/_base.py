@@ -20,6 +20,7 @@ from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
     from fluvial.engine.tracking import RunTracker
+    from fluvial.runs import TaskRun
 
 __all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as_completed", "wait"]
 
@@ -34,18 +35,24 @@ worker_thread = threading.local()
 class Future:
     """The eventual final state of one task run."""
 
-    __slots__ = ("task_run_id", "task_name", "_state", "_event", "_callbacks", "_tracker",
-                 "_observed", "__weakref__")
+    __slots__ = ("task_run", "_state", "_event", "_callbacks", "_tracker", "_observed",
+                 "__weakref__")
 
-    def __init__(self, task_run_id: UUID, task_name: str,
-                 tracker: RunTracker | None = None) -> None:
-        self.task_run_id = task_run_id
-        self.task_name = task_name
+    def __init__(self, task_run: TaskRun, tracker: RunTracker | None = None) -> None:
+        self.task_run = task_run
         self._state: State | None = None
         self._event: threading.Event | None = None
         self._callbacks: list[Callable[[Future], Any]] | None = None
         self._tracker = tracker
         self._observed = False
+
+    @property
+    def task_run_id(self) -> UUID:
+        return self.task_run.id
+
+    @property
+    def task_name(self) -> str:
+        return self.task_run.task.name
 
     # -- backend side --------------------------------------------------------
     def _complete(self, state: State) -> None:

@@ -125,8 +125,7 @@ class LocalTaskRunner(TaskRunner):
         self._admission = Admission(_host_slot_manager)
 
     def _new_future(self, submission: Submission, tracker: RunTracker | None) -> Future:
-        task_run = submission.task_run
-        return Future(task_run.id, task_run.task.name, tracker)
+        return Future(submission.task_run, tracker)
 
     def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
         self._check_started()

@@ -57,10 +57,10 @@ class RemoteFuture(Future):
 
     __slots__ = ("_gather", "_fetched", "upstreams", "backend_ref")
 
-    def __init__(self, task_run_id: Any, task_name: str, tracker: RunTracker | None,
+    def __init__(self, task_run: TaskRun, tracker: RunTracker | None,
                  backend_ref: Any, gather: Callable[[list[Any]], list[State]],
                  upstreams: list[Future]) -> None:
-        super().__init__(task_run_id, task_name, tracker)
+        super().__init__(task_run, tracker)
         self.backend_ref = backend_ref
         self._gather = gather  # fetches the states of many backend refs in one go
         self._fetched: State | None = None
@@ -217,8 +217,8 @@ class RemoteTaskRunner(TaskRunner):
         now: list[tuple[Submission, RemoteFuture]] = []
         for submission in submissions:
             task_run = submission.task_run
-            future = RemoteFuture(task_run.id, task_run.task.name, tracker, None,
-                                  self._gather_states, submission.upstreams)
+            future = RemoteFuture(task_run, tracker, None, self._gather_states,
+                                  submission.upstreams)
             if tracker is not None:
                 tracker.submitted()
             futures.append(future)
