@@ -36,6 +36,9 @@ GROUPS: dict[str, tuple[str, str]] = {
     "processes": ("benchmarks.bench_remote", "run_processes"),
     "dask": ("benchmarks.bench_remote", "run_dask"),
     "ray": ("benchmarks.bench_remote", "run_ray"),
+    "caching": ("benchmarks.bench_features", "run_caching"),
+    "limits": ("benchmarks.bench_features", "run_limits"),
+    "locality": ("benchmarks.bench_features", "run_locality"),
 }
 
 

@@ -16,9 +16,10 @@ from typing import Any
 from fluvial.annotations import quote, unmapped
 from fluvial.futures import Future
 
-__all__ = ["Upstream", "extract", "extract_call", "resolve_call"]
+__all__ = ["ATOMIC", "Upstream", "extract", "extract_call", "resolve_call"]
 
-_ATOMIC: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
+ATOMIC: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
+_ATOMIC = ATOMIC
 
 
 class Upstream:
@@ -69,9 +70,15 @@ def extract(obj: Any, found: list[Future]) -> Any:
 
 def extract_call(args: tuple, kwargs: dict, found: list[Future]) -> tuple[tuple, dict]:
     """``extract`` over a call's positional and keyword arguments."""
-    if all(type(a) in _ATOMIC for a in args) and all(type(v) in _ATOMIC
-                                                     for v in kwargs.values()):
-        return args, kwargs
+    for a in args:
+        if type(a) not in _ATOMIC:
+            break
+    else:
+        for v in kwargs.values():
+            if type(v) not in _ATOMIC:
+                break
+        else:
+            return args, kwargs  # plain scalars only: nothing to look into
     new_args = tuple(extract(a, found) for a in args) if args else args
     new_kwargs = {k: extract(v, found) for k, v in kwargs.items()} if kwargs else kwargs
     return new_args, new_kwargs

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _task_run
+from fluvial.engine.arguments import ATOMIC
 from fluvial.engine.hooks import call_hooks
 from fluvial.engine.recording import open_recorder, record_flow_start, record_flow_state
 from fluvial.engine.resume import current_lineage, save_run_inputs
@@ -201,13 +202,16 @@ def _state_of_return(value: Any) -> State:
 
 
 def _collect(value: Any, found: list[Future], states: list[State]) -> None:
+    if type(value) in ATOMIC:
+        return
     if isinstance(value, Future):
         found.append(value)
     elif isinstance(value, State):
         states.append(value)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
-            _collect(item, found, states)
+            if type(item) not in ATOMIC:
+                _collect(item, found, states)
     elif isinstance(value, dict):
         for item in value.values():
             _collect(item, found, states)

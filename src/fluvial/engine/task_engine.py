@@ -28,6 +28,7 @@ from fluvial.engine.arguments import resolve_call
 from fluvial.engine.hooks import call_hooks
 from fluvial.engine.timeouts import call_with_timeout, run_coroutine
 from fluvial.exceptions import TaskTimeoutError, UpstreamTaskError
+from fluvial.futures import Future
 from fluvial.logging import print_as_log
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
@@ -136,8 +137,6 @@ def _attempts(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> State:
 def _result_state(result: Any) -> State:
     if isinstance(result, State):
         return result
-    from fluvial.futures import Future
-
     if isinstance(result, Future):
         result.wait()
         return result._final_state()

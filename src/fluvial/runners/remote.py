@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from fluvial.engine.arguments import _ATOMIC
+from fluvial.engine.arguments import ATOMIC as _ATOMIC
 from fluvial.engine.task_engine import upstream_failure
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future

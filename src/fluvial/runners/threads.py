@@ -74,6 +74,10 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
             self._ready.append((submission, future))
             if self._active >= self.max_workers:
                 return
+            if len(self._ready) == 1 and getattr(worker_thread, "runner", None) is self:
+                # dispatched by one of our own drain loops (a run settled, releasing a
+                # slot or an upstream): that loop takes this run next, no wake-up needed
+                return
             self._active += 1
         executor = self._executor
         try:
@@ -90,10 +94,12 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
     def _drain_loop(self, flow_ctx: object) -> None:
         token = _flow_run.set(flow_ctx)  # type: ignore[arg-type]
         worker_thread.help_until_done = self._help_until_done
+        worker_thread.runner = self
         try:
             self._drain(counted=True)
         finally:
             worker_thread.help_until_done = None
+            worker_thread.runner = None
             _flow_run.reset(token)
 
     def _help_until_done(self, future: Future, timeout: float | None) -> None:

@@ -1,0 +1,149 @@
+"""What features cost: cache hits, tag limits, and keeping results in the cluster.
+
+* ``caching`` — a ``.map`` of N items that are all cache hits, against the same map
+  computing with ``persist_result=True`` (the issue's bar: a hit must be cheaper than
+  running a trivial task with persistence on), and against a plain uncached map.
+* ``limits`` — a ``.map`` of N no-ops tagged with a limit equal to the worker count,
+  against the same map untagged, on threads and on Dask (target >= 0.7x).
+* ``locality`` — one 10 MB upstream consumed by 1 000 tasks on Dask and on Ray: the
+  driver's peak Python allocation (tracemalloc) while the flow runs, against the 10 MB
+  one trip through the driver would cost (target: below half of it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tracemalloc
+from typing import Any
+
+from benchmarks.bench_remote import WORKERS, _local_cluster, noop, noop_task
+from benchmarks.bench_threads import flush_store
+from benchmarks.harness import Options, compare_throughput, row
+from fluvial import flow, task, unmapped
+from fluvial.cache_policies import INPUTS
+from fluvial.runners import ThreadPoolTaskRunner
+from fluvial.runners.base import TaskRunner
+
+
+def _map(runner: TaskRunner, the_task: Any, n: int) -> Any:
+    @flow(task_runner=runner)
+    def bench_map() -> Any:
+        return the_task.map(range(n)).result()
+
+    return bench_map()
+
+
+def run_caching(options: Options | None = None) -> list[dict[str, Any]]:
+    options = options or Options()
+    n = options.sizes([10_000], [500])[0]
+    storage = tempfile.mkdtemp(prefix="fluvial-bench-cache-")
+    cached = task(noop, name="cached_noop", cache_policy=INPUTS, result_storage=storage)
+    persisted = task(noop, name="persisted_noop", persist_result=True,
+                     result_storage=tempfile.mkdtemp(prefix="fluvial-bench-persist-"))
+    with ThreadPoolTaskRunner() as runner:
+        _map(runner, cached, n)  # fill the cache: every later run is all hits
+        flush_store()
+        return [
+            compare_throughput("caching", f"map {n}: all cache hits vs computing with "
+                               "persist_result=True", n, lambda: _map(runner, persisted, n),
+                               lambda: _map(runner, cached, n), repeat=options.repeat,
+                               min_ratio=1.0, settle=flush_store),
+            compare_throughput("caching", f"map {n}: all cache hits vs plain uncached", n,
+                               lambda: _map(runner, noop_task, n),
+                               lambda: _map(runner, cached, n), repeat=options.repeat,
+                               settle=flush_store),
+        ]
+
+
+def _limited(tag: str, workers: int) -> Any:
+    from fluvial.concurrency import set_limit
+
+    set_limit(tag, workers)
+    return task(noop, name=f"tagged_{tag}", tags=[tag])
+
+
+def run_limits(options: Options | None = None) -> list[dict[str, Any]]:
+    from fluvial.concurrency import delete_limit
+
+    options = options or Options()
+    n_threads = options.sizes([10_000], [500])[0]
+    n_dask = options.sizes([2_000], [200])[0]
+    rows = []
+    with ThreadPoolTaskRunner() as runner:
+        tagged = _limited("bench-threads", runner.max_workers)
+        _map(runner, tagged, 50)
+        rows.append(compare_throughput(
+            "limits", f"threads: map {n_threads} tagged (limit {runner.max_workers}) vs "
+            "untagged", n_threads, lambda: _map(runner, noop_task, n_threads),
+            lambda: _map(runner, tagged, n_threads), repeat=options.repeat, min_ratio=0.7,
+            settle=flush_store))
+        delete_limit("bench-threads")
+    from fluvial.runners.dask import DaskTaskRunner
+
+    with _local_cluster() as cluster, DaskTaskRunner(address=cluster.scheduler_address) as dr:
+        tagged = _limited("bench-dask", WORKERS)
+        _map(dr, tagged, 50)
+        _map(dr, noop_task, 50)
+        rows.append(compare_throughput(
+            "limits", f"dask: map {n_dask} tagged (limit {WORKERS}) vs untagged", n_dask,
+            lambda: _map(dr, noop_task, n_dask), lambda: _map(dr, tagged, n_dask),
+            repeat=options.repeat, min_ratio=0.7, settle=flush_store))
+        delete_limit("bench-dask")
+    return rows
+
+
+_SIZE = 10 * 1024 * 1024
+
+
+@task
+def _big() -> bytes:
+    return b"x" * _SIZE
+
+
+@task
+def _consume(blob: bytes, i: int) -> int:
+    return len(blob) + i
+
+
+def _driver_peak(runner: TaskRunner, consumers: int) -> int:
+    @flow(task_runner=runner)
+    def fan_out() -> int:
+        blob = _big.submit()
+        return sum(_consume.map(unmapped(blob), range(consumers)).result())
+
+    tracemalloc.start()
+    try:
+        assert fan_out() == consumers * _SIZE + sum(range(consumers))
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def run_locality(options: Options | None = None) -> list[dict[str, Any]]:
+    options = options or Options()
+    consumers = options.sizes([1_000], [100])[0]
+    rows = []
+    from fluvial.runners.dask import DaskTaskRunner
+
+    with _local_cluster() as cluster, DaskTaskRunner(address=cluster.scheduler_address) as dr:
+        peak = _driver_peak(dr, consumers)
+        rows.append(row("locality", f"dask: driver peak, 10 MB upstream x {consumers} "
+                        "consumers", round(peak / 1e6, 2), "MB", target="< 5 MB",
+                        ok=peak < _SIZE / 2))
+    import ray
+
+    from fluvial.runners.ray import RayTaskRunner
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=WORKERS, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        with RayTaskRunner() as rr:
+            peak = _driver_peak(rr, consumers)
+        rows.append(row("locality", f"ray: driver peak, 10 MB upstream x {consumers} "
+                        "consumers", round(peak / 1e6, 2), "MB", target="< 5 MB",
+                        ok=peak < _SIZE / 2))
+    finally:
+        if started:
+            ray.shutdown()
+    return rows
