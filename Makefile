@@ -17,6 +17,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	RAY_AUTH_MODE=disabled $(BIN)/python examples/customers.py threads dask ray
+	$(BIN)/fluvial runs ls --limit 3
+	$(BIN)/fluvial runs inspect latest
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -4,7 +4,7 @@
     fluvial runs inspect RUN_ID
     fluvial runs logs RUN_ID
 
-RUN_ID may be any unique prefix of a flow run id. Reads the store only.
+RUN_ID may be any unique prefix of a flow run id, or `latest`. Reads the store only.
 """
 
 from __future__ import annotations
@@ -70,7 +70,13 @@ def _field(console: Console, label: str, value: str | Text | None) -> None:
 
 
 def _resolve(run_id: str) -> UUID:
+    """A full run id from a unique prefix, or ``latest`` for the most recent flow run."""
     try:
+        if run_id == "latest":
+            newest = queries.list_flow_runs(limit=1)
+            if not newest:
+                raise click.ClickException("no flow runs recorded yet")
+            return newest[0].id
         return queries.resolve_run_id(run_id)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
