@@ -40,8 +40,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    # ``fluvial.concurrency`` is the limits package, as ``prefect.concurrency`` is;
+    # imported on first use so ``import fluvial`` stays light
     if name == "concurrency":
-        from fluvial.concurrency import concurrency
+        import importlib
 
-        return concurrency
+        return importlib.import_module("fluvial.concurrency")
     raise AttributeError(f"module 'fluvial' has no attribute {name!r}")
