@@ -1,0 +1,24 @@
+"""Strict tooling from day one: the package type-checks and the tree lints clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_ruff():
+    out = _run("ruff", "check", "src", "tests", "benchmarks", "examples")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_on_the_package():
+    out = _run("mypy")
+    assert out.returncode == 0, out.stdout + out.stderr
