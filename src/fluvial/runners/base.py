@@ -14,11 +14,12 @@ hooks (``fluvial.engine`` does, on the worker). The contract is small:
 from __future__ import annotations
 
 import abc
+import importlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fluvial.exceptions import RunnerError
+from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
 from fluvial.runners.admission import Admission
 
@@ -27,7 +28,28 @@ if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
     from fluvial.engine.tracking import RunTracker
 
-__all__ = ["LocalTaskRunner", "TaskRunner", "when_settled"]
+__all__ = ["LocalTaskRunner", "TaskRunner", "checked_max_workers", "require_extra",
+           "when_settled"]
+
+
+def checked_max_workers(max_workers: Any, default: int) -> int:
+    """``max_workers`` validated (a positive int), or ``default`` when it is None."""
+    if max_workers is None:
+        return default
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise TypeError(f"max_workers must be an int, got {type(max_workers).__name__}")
+    if max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    return max_workers
+
+
+def require_extra(module: str, runner: str, extra: str) -> Any:
+    """Import an optional dependency, or raise the install command for its extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{runner} needs {module}: pip install 'fluvial[{extra}]'") from exc
 
 
 def _host_slot_manager() -> Any:

@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
-from fluvial.exceptions import MissingDependencyError, RunnerError
+from fluvial.exceptions import RunnerError
+from fluvial.runners.base import require_extra
 from fluvial.runners.remote import (
     RemoteFuture,
     RemoteTaskRunner,
@@ -46,13 +47,7 @@ logger = logging.getLogger("fluvial.runners.dask")
 
 
 def _distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test
-        raise MissingDependencyError(
-            "DaskTaskRunner needs dask and distributed: pip install 'fluvial[dask]'"
-        ) from exc
-    return distributed
+    return require_extra("distributed", "DaskTaskRunner", "dask")
 
 
 def _resolve_class(cluster_class: Any) -> Any:

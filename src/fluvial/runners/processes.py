@@ -37,7 +37,7 @@ import cloudpickle
 from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
-from fluvial.runners.base import LocalTaskRunner
+from fluvial.runners.base import LocalTaskRunner, checked_max_workers
 from fluvial.runners.remote import PickleCheck, picklable_state
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
@@ -95,12 +95,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__()
-        if max_workers is not None:
-            if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-                raise TypeError(f"max_workers must be an int, got {type(max_workers).__name__}")
-            if max_workers <= 0:
-                raise ValueError("max_workers must be greater than 0")
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers = checked_max_workers(max_workers, os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._ready: deque[tuple[Submission, Future]] = deque()
         self._inflight = 0

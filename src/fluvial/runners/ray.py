@@ -27,7 +27,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from fluvial.engine.task_engine import run_task
-from fluvial.exceptions import MissingDependencyError, RunnerError
+from fluvial.exceptions import RunnerError
+from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
@@ -45,13 +46,7 @@ _remote_options: ContextVar[Mapping[str, Any]] = ContextVar(
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test
-        raise MissingDependencyError(
-            "RayTaskRunner needs ray: pip install 'fluvial[ray]'"
-        ) from exc
-    return ray
+    return require_extra("ray", "RayTaskRunner", "ray")
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from fluvial.context import _flow_run
 from fluvial.engine.task_engine import run_task
 from fluvial.futures import Future
 from fluvial.futures._base import worker_thread
-from fluvial.runners.base import LocalTaskRunner
+from fluvial.runners.base import LocalTaskRunner, checked_max_workers
 from fluvial.states import Crashed
 
 if TYPE_CHECKING:
@@ -44,12 +44,7 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__()
-        if max_workers is not None:
-            if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-                raise TypeError(f"max_workers must be an int, got {type(max_workers).__name__}")
-            if max_workers <= 0:
-                raise ValueError("max_workers must be greater than 0")
-        self.max_workers = max_workers or _default_workers()
+        self.max_workers = checked_max_workers(max_workers, _default_workers())
         self._ready: deque[tuple[Submission, Future]] = deque()
         self._lock = threading.Lock()
         self._active = 0
