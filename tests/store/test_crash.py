@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 
+import psutil
 import pytest
 
 from fluvial.store import _db, queries
@@ -23,7 +24,7 @@ flow_run_id = uuid.uuid4()
 rec.flow_run_created(flow_run_id, "doomed", "stream", {"n": 10**9}, ["crash"], None, time.time())
 rec.state(flow_run_id, "RUNNING", "Running", None, time.time())
 rec.flush()
-print(flow_run_id, flush=True)
+print(flow_run_id, rec.writer_pid, flush=True)
 i = 0
 while True:
     task_id = uuid.uuid4()
@@ -57,7 +58,9 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
     script.write_text(WRITER)
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        flow_run_id = uuid.UUID(proc.stdout.readline().strip())
+        first, writer_pid = proc.stdout.readline().split()
+        flow_run_id = uuid.UUID(first)
+        writer = psutil.Process(int(writer_pid))
         reader = _db.connect()
         deadline = time.time() + 30
         while reader.execute("SELECT count(*) FROM task_runs").fetchone()[0] < 20_000:
@@ -68,6 +71,8 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         proc.stdout.close()
+    # the writer process commits what it received whole, then exits on its own
+    assert _exits(writer, timeout=30), "the writer process outlived its driver"
 
     with _db.reading() as conn:  # opening recovers
         if backend == "sqlite":
@@ -94,6 +99,19 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
     # recovery happens once: opening again adds no state
     before = len(queries.state_history(flow_run_id))
     assert len(queries.state_history(flow_run_id)) == before == 2
+
+
+def _exits(process: psutil.Process, timeout: float) -> bool:
+    """Whether ``process`` ends (or is a zombie: its parent died too) within ``timeout``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _dead_pid() -> int:

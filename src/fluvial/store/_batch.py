@@ -32,6 +32,7 @@ __all__ = [
 
 # Event tuples, as the recorder appends them:
 FLOW_RUN = 0  # (FLOW_RUN, id, name, flow_name, parameters, tags, parent_task_run_id, ts)
+#                parameters: a mapping, or the str summarize_parameters() made of it
 TASK_RUN = 1  # (TASK_RUN, id, flow_run_id, name, task_key, tags, ts)
 STATE = 2  # (STATE, run_id, type, name, message, ts, result_location)
 LOG = 3  # (LOG, run_id, level, message, ts)
@@ -168,7 +169,8 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                     run,
                     str(name),
                     str(flow_name),
-                    summarize_parameters(parameters),
+                    # a str: summarized by the driver already (see _recorder)
+                    parameters if type(parameters) is str else summarize_parameters(parameters),
                     _tags(tags),
                     _id(parent),
                     float(ts),

@@ -7,6 +7,8 @@
                           and ``postgresql+psycopg://``; libpq query parameters such
                           as ``?sslmode=require`` or ``?options=-csearch_path%3Dteam``
                           pass through); overrides the file under ``FLUVIAL_HOME``.
+``FLUVIAL_STORE_WRITER``  ``process`` (default): batches are committed by a writer
+                          process; ``thread``: by a thread of the recording process.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from pathlib import Path
 
 from fluvial.store._errors import StoreError
 
-__all__ = ["DatabaseTarget", "database_target", "database_url", "store_enabled", "store_path"]
+__all__ = [
+    "DatabaseTarget",
+    "database_target",
+    "database_url",
+    "store_enabled",
+    "store_path",
+    "writer_mode",
+]
 
 _OFF_VALUES = frozenset({"off", "0", "false", "no"})
 
@@ -25,6 +34,14 @@ _OFF_VALUES = frozenset({"off", "0", "false", "no"})
 def store_enabled() -> bool:
     """False when ``FLUVIAL_STORE`` is one of off/0/false/no (any case)."""
     return os.environ.get("FLUVIAL_STORE", "").strip().lower() not in _OFF_VALUES
+
+
+def writer_mode() -> str:
+    """``"process"`` or ``"thread"``: where the recorder's batches are committed."""
+    mode = os.environ.get("FLUVIAL_STORE_WRITER", "").strip().lower() or "process"
+    if mode not in ("process", "thread"):
+        raise StoreError(f"FLUVIAL_STORE_WRITER must be 'process' or 'thread', not {mode!r}")
+    return mode
 
 
 def fluvial_home() -> Path:

@@ -2,9 +2,21 @@
 
 Each recording method builds one tuple and appends it to a ``collections.deque``
 (thread-safe, lock-free in CPython): no I/O, no locks, no formatting. A daemon
-writer thread drains the deque every ``interval`` seconds, or as soon as it
-holds ``wake_at`` events, and commits each batch of at most ``max_batch``
-events in one transaction, so a reader never sees half a batch.
+thread drains the deque every ``interval`` seconds, or as soon as it holds
+``wake_at`` events, in batches of at most ``max_batch`` events, and each batch
+is committed in one transaction, so a reader never sees half a batch.
+
+The commits happen in a **writer process** (:mod:`fluvial.store._writer_process`),
+so that turning events into rows and SQL does not take the driver's GIL from
+the engine's threads: the drain thread only pickles each batch (UUIDs as
+ints, see :mod:`fluvial.store._wire`) onto the process's stdin, and a second
+thread reads the acknowledgements. The process is started by the drain thread,
+so the first flow does not wait for it: events queue until it is up. If it
+cannot be started (or ``FLUVIAL_STORE_WRITER=thread``), or dies, the drain
+thread commits the batches itself, as before. The process ends at the end of
+its input: when the recorder closes, or when the driver dies (it then commits
+every batch it received whole, so a killed driver loses at most the batches
+still in its queue).
 
 ``flush()`` appends a marker and waits until the writer has committed every
 event before it. After ``close()`` (run at exit) further events are discarded.
@@ -16,6 +28,7 @@ import atexit
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections import deque
@@ -23,17 +36,29 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from fluvial.store._batch import FLOW_RUN, HEARTBEAT, LOG, STATE, TASK_RUN, write_events
-from fluvial.store._config import DatabaseTarget, database_target
-from fluvial.store._db import BUSY_TIMEOUT_S, Connection, connect, is_transient, open_database
+from fluvial.store import _writer_process
+from fluvial.store._batch import (
+    FLOW_RUN,
+    HEARTBEAT,
+    LOG,
+    STATE,
+    TASK_RUN,
+    summarize_parameters,
+)
+from fluvial.store._config import DatabaseTarget, database_target, writer_mode
+from fluvial.store._db import BUSY_TIMEOUT_S, Connection, connect, open_database
 from fluvial.store._errors import StoreError
-from fluvial.store._txn import transaction
+from fluvial.store._wire import FrameReader, encode, write_frame
+from fluvial.store._writer import RETRIES, BatchWriter
 
 __all__ = ["Recorder"]
 
 logger = logging.getLogger("fluvial.store")
 
-_RETRIES = 3
+_RETRIES = RETRIES
+START_TIMEOUT_S = BUSY_TIMEOUT_S  # the writer process must be up (and connected) by then
+STOP_TIMEOUT_S = BUSY_TIMEOUT_S * RETRIES + 5  # the last batch, retried, then the exit
+_fallback_logged = False
 
 
 class _Flush:
@@ -46,8 +71,18 @@ class _Flush:
         self.error: BaseException | None = None
 
 
+class _Sent:
+    """A batch in the writer process's hands: its size and the flushes waiting on it."""
+
+    __slots__ = ("markers", "size")
+
+    def __init__(self, size: int, markers: list[_Flush]) -> None:
+        self.size = size
+        self.markers = markers
+
+
 class Recorder:
-    """Records runs, states and logs into the store from a background writer thread."""
+    """Records runs, states and logs into the store through a background writer."""
 
     def __init__(
         self,
@@ -64,7 +99,9 @@ class Recorder:
         if wake_at < 1:
             raise ValueError("wake_at must be at least 1")
         self.target = target or database_target()
-        self._conn: Connection = open_database(self.target)  # errors surface here
+        self._mode = writer_mode()
+        # Migrated and crashed runs recovered here, by the driver: errors surface here.
+        self._conn: Connection | None = open_database(self.target)
         self._interval = interval
         self._max_batch = max_batch
         self._wake_at = wake_at
@@ -77,6 +114,16 @@ class Recorder:
         self.batches_committed = 0
         self.events_committed = 0
         self.events_dropped = 0
+        # the writer process, once up: its pipes, and the batches it has not acknowledged
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._to_writer = -1
+        self._from_writer = -1
+        self._sent: deque[_Sent] = deque()
+        self._sent_lock = threading.Lock()
+        self._writer_gone = False
+        self._acks: threading.Thread | None = None
+        # the in-thread writer, when there is no process
+        self._writer: BatchWriter | None = None
         self._thread = threading.Thread(target=self._run, name="fluvial-store-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -150,6 +197,12 @@ class Recorder:
         """Events appended but not yet taken by the writer."""
         return len(self._queue)
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The pid of the writer process; None while it starts, or when writing in-thread."""
+        proc = self._proc
+        return None if proc is None or self._writer_gone else proc.pid
+
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event appended so far is committed.
 
@@ -167,30 +220,44 @@ class Recorder:
             raise StoreError(f"events could not be written: {marker.error}") from marker.error
 
     def close(self) -> None:
-        """Flush, stop the writer thread and release the database. Idempotent."""
+        """Flush, stop the writer (process) and release the database. Idempotent."""
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.close)
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=BUSY_TIMEOUT_S * _RETRIES + 5)
+        self._thread.join(timeout=START_TIMEOUT_S + STOP_TIMEOUT_S + 5)
         self._queue = deque(maxlen=0)  # later events are discarded, not kept forever
 
     def _forget_after_fork(self) -> None:
-        """In a forked child: the writer thread is gone; record nothing, write nothing."""
+        """In a forked child: the writer threads are gone; record nothing, write nothing.
+
+        The pipes to the parent's writer process are closed here, so that the
+        process still sees the end of its input when the parent exits.
+        """
         self._closed = True
         self._queue = deque(maxlen=0)
         atexit.unregister(self.close)
-        forget = getattr(self._conn, "forget_after_fork", None)
-        if forget is not None:  # PostgreSQL: the socket is the parent's
-            forget()
+        self._writer_gone = True
+        proc = self._proc
+        if proc is not None:  # not our child: never wait for it, never kill it
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()  # unbuffered: closes this process's descriptor, nothing else
+            proc.returncode = 0
+        self._to_writer = self._from_writer = -1
+        for conn in (self._conn, self._writer.conn if self._writer is not None else None):
+            forget = getattr(conn, "forget_after_fork", None)
+            if forget is not None:  # PostgreSQL: the socket is the parent's
+                forget()
 
-    # -- writer thread ---------------------------------------------------------------------
+    # -- drain thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        queue = self._queue
         try:
+            self._start_writer()
+            queue = self._queue
             while True:
                 self._wake.wait(self._interval)
                 self._wake.clear()
@@ -199,11 +266,12 @@ class Recorder:
                 if self._stopping:
                     break
         finally:
-            self._conn.close()
+            self._stop_writer()
 
     def _write_batch(self, queue: deque[Any]) -> None:
         events: list[tuple] = []
         markers: list[_Flush] = []
+        append = events.append
         popleft = queue.popleft
         for _ in range(self._max_batch):
             try:
@@ -213,43 +281,237 @@ class Recorder:
             if type(item) is _Flush:
                 markers.append(item)
             else:
-                events.append(item)
+                if item[0] == FLOW_RUN:  # the one event whose contents stay in the driver
+                    item = _summarized(item)
+                append(item)
+        if self._proc is not None and self._send(events, markers):
+            return
         error: BaseException | None = None
         if events:
-            error = self._commit(events)
+            error = self._commit_here(events)
         for marker in markers:
             marker.error = error
             marker.done.set()
 
-    def _commit(self, events: list[tuple]) -> BaseException | None:
-        for attempt in range(_RETRIES):
-            try:
-                with transaction(self._conn):
-                    skipped = write_events(self._conn, events, self._pid, self._hostname)
-            except Exception as exc:  # never let the writer thread die
-                if attempt + 1 < _RETRIES and is_transient(exc) and self._usable():
-                    continue
-                return self._dropped(events, exc)
-            self.batches_committed += 1
-            self.events_committed += len(events) - skipped
-            self.events_dropped += skipped
-            return None
-        return None  # pragma: no cover
+    # -- the writer process ----------------------------------------------------------------
 
-    def _usable(self) -> bool:
-        """Whether the connection can take a retry, reconnecting if the server dropped it."""
-        if not getattr(self._conn, "broken", False):
+    def _start_writer(self) -> None:
+        """Start the writer process, or else write in this thread."""
+        if self._mode == "process":
+            try:
+                self._start_process()
+            except Exception as exc:
+                _log_fallback(f"cannot start the writer process ({exc})")
+            else:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                return
+        self._use_thread()
+
+    def _start_process(self) -> None:
+        proc = subprocess.Popen(
+            _writer_process.command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+            close_fds=True,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        to_writer, from_writer = proc.stdin.fileno(), proc.stdout.fileno()
+        _widen(to_writer)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            write_frame(to_writer, encode(("hello", self.target.url, self._pid, self._hostname)))
+            reply = FrameReader(from_writer, give_up=lambda: time.monotonic() > deadline).read()
+            if reply is None:
+                raise StoreError(f"it exited with status {proc.wait(5)}")
+            if reply[0] != "ready":
+                raise StoreError(str(reply[1]))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+            raise
+        self._proc = proc
+        self._to_writer, self._from_writer = to_writer, from_writer
+        self._acks = threading.Thread(
+            target=self._read_acks,
+            args=(FrameReader(from_writer),),
+            name="fluvial-store-acks",
+            daemon=True,
+        )
+        self._acks.start()
+
+    def _send(self, events: list[tuple], markers: list[_Flush]) -> bool:
+        """Hand a batch to the writer process; False if it is gone (write it here then)."""
+        sent = _Sent(len(events), markers)
+        with self._sent_lock:
+            gone = self._writer_gone
+            if not gone:
+                self._sent.append(sent)
+        if gone:
+            self._lost_writer()
+            return False
+        try:
+            frame = encode(events)
+        except Exception as exc:  # pragma: no cover - encode turns any value into a builtin
+            self._discard(sent, exc)
             return True
         try:
-            conn = connect(self.target)
-        except StoreError as exc:
-            logger.warning("fluvial store: cannot reconnect: %s", exc)
-            return False
-        self._conn.close()
-        self._conn = conn
+            write_frame(self._to_writer, frame)
+        except OSError:  # it died
+            with self._sent_lock:
+                try:
+                    self._sent.remove(sent)
+                except ValueError:  # the acknowledgement reader failed it already
+                    handled = True
+                else:
+                    handled = False
+                self._writer_gone = True
+            self._lost_writer()
+            return handled
         return True
 
-    def _dropped(self, events: list[tuple], exc: BaseException) -> BaseException:
-        self.events_dropped += len(events)
-        logger.warning("fluvial store: dropped a batch of %d events: %s", len(events), exc)
-        return exc
+    def _discard(self, sent: _Sent, exc: BaseException) -> None:
+        with self._sent_lock:
+            try:
+                self._sent.remove(sent)
+            except ValueError:
+                return
+        self.events_dropped += sent.size
+        logger.warning("fluvial store: dropped a batch of %d events: %s", sent.size, exc)
+        for marker in sent.markers:
+            marker.error = exc
+            marker.done.set()
+
+    def _lost_writer(self) -> None:
+        """The writer process died: write in this thread from now on."""
+        _log_fallback("the writer process exited")
+        self._close_process(wait=False)
+        try:
+            self._use_thread()
+        except StoreError as exc:  # _commit_here tries again, batch by batch
+            logger.warning("fluvial store: %s", exc)
+
+    def _read_acks(self, reader: FrameReader) -> None:
+        """Acknowledgements, in the order the batches were sent: count them, release flushes."""
+        try:
+            while True:
+                message = reader.read()
+                if message is None:
+                    break
+                _, skipped, error, warnings = message
+                for warning in warnings:
+                    logger.warning("%s", warning)
+                with self._sent_lock:
+                    sent = self._sent.popleft()
+                failure = None if error is None else StoreError(error)
+                if failure is None:
+                    if sent.size:
+                        self.batches_committed += 1
+                    self.events_committed += sent.size - skipped
+                    self.events_dropped += skipped
+                else:
+                    self.events_dropped += sent.size
+                for marker in sent.markers:
+                    marker.error = failure
+                    marker.done.set()
+        except Exception as exc:
+            logger.warning("fluvial store: lost the writer process's acknowledgements: %s", exc)
+        finally:
+            with self._sent_lock:
+                self._writer_gone = True
+                lost = list(self._sent)
+                self._sent.clear()
+            failure = StoreError("the writer process exited before committing these events")
+            if lost:
+                logger.warning(
+                    "fluvial store: the writer process exited with %d events unacknowledged",
+                    sum(s.size for s in lost),
+                )
+            for sent in lost:
+                self.events_dropped += sent.size
+                for marker in sent.markers:
+                    marker.error = failure
+                    marker.done.set()
+
+    def _close_process(self, wait: bool = True) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        if proc.stdin is not None:
+            proc.stdin.close()  # the end of its input: it commits, acknowledges, exits
+            self._to_writer = -1
+        if self._acks is not None and wait:
+            self._acks.join(STOP_TIMEOUT_S)
+        try:
+            proc.wait(STOP_TIMEOUT_S if wait else 5)
+        except subprocess.TimeoutExpired:
+            logger.warning("fluvial store: the writer process %d did not exit", proc.pid)
+            return  # it exits on its own once done: its input is closed
+        if self._acks is not None:
+            self._acks.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+            self._from_writer = -1
+
+    def _stop_writer(self) -> None:
+        self._close_process()
+        if self._writer is not None:
+            self._writer.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- the in-thread writer --------------------------------------------------------------
+
+    def _use_thread(self) -> None:
+        if self._writer is None:
+            conn = self._conn if self._conn is not None else connect(self.target)
+            self._conn = None
+            self._writer = BatchWriter(self.target, conn, self._pid, self._hostname)
+
+    def _commit_here(self, events: list[tuple]) -> BaseException | None:
+        if self._writer is None:
+            try:
+                self._use_thread()
+            except StoreError as exc:
+                self.events_dropped += len(events)
+                logger.warning("fluvial store: dropped a batch of %d events: %s", len(events), exc)
+                return exc
+        assert self._writer is not None
+        skipped, error = self._writer.commit(events)
+        if error is not None:
+            self.events_dropped += len(events)
+            return error
+        self.batches_committed += 1
+        self.events_committed += len(events) - skipped
+        self.events_dropped += skipped
+        return None
+
+
+def _summarized(event: tuple) -> tuple:
+    """A FLOW_RUN event with its parameters summarized (they may hold any object)."""
+    try:
+        return event[:4] + (summarize_parameters(event[4]),) + event[5:]
+    except Exception:
+        return event  # malformed: write_events skips it, with a warning
+
+
+def _widen(fd: int) -> None:
+    """Give the pipe a 1 MiB buffer where Linux allows: fewer writes for a batch."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
+
+
+def _log_fallback(reason: str) -> None:
+    global _fallback_logged
+    if not _fallback_logged:
+        _fallback_logged = True
+        logger.warning("fluvial store: %s; writing the run record from a thread instead", reason)

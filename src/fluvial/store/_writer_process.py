@@ -1,0 +1,131 @@
+"""The writer process: commits the batches a driver's recorder sends it on stdin.
+
+Started by :class:`fluvial.store._recorder.Recorder` as
+``python -c <entry>`` (see :func:`command`), which loads only ``fluvial.store``:
+neither ``fluvial``'s engine nor the user's ``__main__``. The protocol (frames,
+see :mod:`fluvial.store._wire`):
+
+    driver -> writer   ("hello", url, driver pid, hostname)
+                       then one list of events per batch
+    writer -> driver   ("ready", writer pid) or ("failed", reason)
+                       then ("ack", skipped, error or None, [warnings]) per batch, in
+                       order, after the batch's transaction committed (or failed)
+
+Each batch is one transaction, committed only once the whole frame arrived. At
+end of input (the driver closed the pipe, or died) the writer commits what it
+fully received and exits; it also exits when its parent is gone even if the
+pipe stays open (a forked grandchild holding it). Runs are recorded with the
+*driver's* pid, which crash recovery checks. SIGINT is ignored: a Ctrl-C in the
+terminal reaches the driver, which records its runs as crashed and then closes
+the pipe; the writer must outlive it long enough to commit that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["command", "main"]
+
+_ENTRY = """\
+import sys, types
+package = types.ModuleType("fluvial")
+package.__path__ = [{package_dir!r}]
+sys.modules["fluvial"] = package
+from fluvial.store._writer_process import main
+sys.exit(main())
+"""
+
+
+def command() -> list[str]:
+    """The argv that starts a writer process with this interpreter."""
+    if not sys.executable:
+        raise RuntimeError("sys.executable is unknown")
+    package_dir = str(Path(__file__).resolve().parent.parent)  # .../fluvial
+    # -P: the current directory is not put on sys.path (3.11+)
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *flags, "-c", _ENTRY.format(package_dir=package_dir)]
+
+
+class _Collect(logging.Handler):
+    """Keeps the writer's warnings to send back with the next acknowledgement."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # pragma: no cover - a broken message must not stop the writer
+            pass
+
+    def take(self) -> list[str]:
+        messages, self.messages = self.messages, []
+        return messages
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The protocol gets private descriptors; stray prints go to stderr, stray reads get EOF.
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+
+    from fluvial.store._config import database_target
+    from fluvial.store._db import connect
+    from fluvial.store._wire import FrameReader, WireError, decode, encode, write_frame
+    from fluvial.store._writer import BatchWriter
+
+    collect = _Collect()
+    store_logger = logging.getLogger("fluvial.store")
+    store_logger.addHandler(collect)
+    store_logger.setLevel(logging.WARNING)
+    store_logger.propagate = False
+
+    def send(message: object) -> None:
+        try:
+            write_frame(out_fd, encode(message))
+        except OSError:  # the driver is gone: keep committing what it sent
+            pass
+
+    parent = os.getppid()
+    reader = FrameReader(in_fd, give_up=lambda: os.getppid() != parent)
+    try:
+        hello = reader.read()
+        if hello is None:
+            return 0
+        _, url, pid, hostname = hello
+        target = database_target(url)
+        writer = BatchWriter(target, connect(target), int(pid), str(hostname))
+    except Exception as exc:
+        send(("failed", f"{type(exc).__name__}: {exc}"))
+        return 1
+    send(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                payload = reader.read_payload()
+            except (OSError, WireError):
+                break  # the driver died mid-frame: that batch was never whole
+            if payload is None:
+                break
+            try:
+                events = decode(payload)
+            except Exception as exc:
+                send(("ack", 0, f"undecodable batch: {exc}", collect.take()))
+                continue
+            skipped, error = writer.commit(events) if events else (0, None)
+            send(("ack", skipped, None if error is None else str(error), collect.take()))
+    finally:
+        writer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
