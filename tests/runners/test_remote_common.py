@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import threading
 import tracemalloc
 from pathlib import Path
@@ -37,8 +39,12 @@ def crash_once(path: str) -> str:
 
 
 @task
-def crash_always() -> None:
-    os._exit(7)
+def crash_always(how: str) -> None:
+    if how == "exit":
+        os._exit(7)
+    if how == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    ctypes.string_at(0)  # segfault
 
 
 @task
@@ -46,10 +52,11 @@ def inc(x: int) -> int:
     return x + 1
 
 
-def test_worker_death_ends_crashed_and_runner_goes_on(remote_runner, tmp_path: Path):
+@pytest.mark.parametrize("how", ["exit", "sigkill", "segfault"])
+def test_worker_death_ends_crashed_and_runner_goes_on(remote_runner, how):
     @flow(task_runner=remote_runner)
     def crashing():
-        dead = crash_always.submit()
+        dead = crash_always.submit(how)
         dead.wait()
         after = inc.map(range(5)).result()
         return dead.state.type, dead.state.message, after
