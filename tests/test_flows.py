@@ -560,3 +560,22 @@ def test_flows_in_different_threads_have_separate_contexts():
     for t in threads:
         t.join(10)
     assert results == {i: (f"L{i}", f"L{i}") for i in range(3)}
+
+
+def test_a_timed_out_flow_does_not_wait_for_its_running_tasks():
+    import time
+
+    @task
+    def slow() -> int:
+        time.sleep(4)
+        return 1
+
+    @flow(timeout_seconds=0.3)
+    def hurried():
+        slow.submit()
+        time.sleep(10)
+
+    start = time.monotonic()
+    state = hurried(return_state=True)
+    assert state.name == "TimedOut"
+    assert time.monotonic() - start < 3, "the flow waited for a task after its deadline"

@@ -119,6 +119,8 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
                 flow_run.run_count += 1
                 state = _attempt(flow, flow_run, parameters, tracker)
                 if state.is_completed() or flow_run.run_count > flow.retries:
+                    if owned and state.name == "TimedOut":
+                        runner.shutdown(wait=False)  # do not wait for what still runs
                     return state
                 logger.info("Flow run %r - %s; retry %d of %d", flow_run.name, state.message,
                             flow_run.run_count, flow.retries)
