@@ -563,8 +563,6 @@ def test_flows_in_different_threads_have_separate_contexts():
 
 
 def test_a_timed_out_flow_does_not_wait_for_its_running_tasks():
-    import time
-
     @task
     def slow() -> int:
         time.sleep(4)
