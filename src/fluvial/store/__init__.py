@@ -5,7 +5,8 @@ instead, for a team sharing one record (``pip install 'fluvial[postgres]'``);
 everything below behaves the same on both.
 
 The engine records through :func:`get_recorder` (hot-path calls only append to
-an in-memory queue; a background thread commits batches). The CLI and any UI
+an in-memory queue; a background thread ships batches to a writer process that
+commits them, or commits them itself with ``FLUVIAL_STORE_WRITER=thread``). The CLI and any UI
 read through :mod:`fluvial.store.queries`; tag limits live in
 :mod:`fluvial.store.limits`.
 
@@ -17,7 +18,8 @@ Modules: ``_config`` (settings), ``_schema`` (migrations), ``_db`` (connections)
 ``_txn`` (write transactions), ``_sql`` (where the two SQL dialects differ),
 ``_pg`` (PostgreSQL connections, the only importer of psycopg),
 ``_recovery`` (crashed drivers), ``_batch``/``_writes`` (the writer's SQL),
-``_recorder`` (the hot-path queue and writer thread).
+``_recorder`` (the hot-path queue and drain thread), ``_wire`` (the pipe's
+frames), ``_writer``/``_writer_process`` (committing batches, in the writer process).
 """
 
 from __future__ import annotations
