@@ -19,6 +19,7 @@ the task runs submitted inside it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -120,8 +121,10 @@ class RayTaskRunner(RemoteTaskRunner):
         for submission, future in pairs:
             remote = self._remote_for(submission.task_run.task, options)
             args = [self._backend_arg(u) for u in submission.upstreams]
-            status_ref, state_ref = remote.remote(submission.task_run.detached(),
-                                                  submission.n_data, *args)
+            # one packed argument (Ray serializes each separately); upstream refs stay
+            # top-level so that Ray resolves them on the worker
+            status_ref, state_ref = remote.remote(
+                (submission.task_run.detached(), submission.n_data), *args)
             future.backend_ref = state_ref
             self._watch(submission, future, status_ref)
 
@@ -184,7 +187,8 @@ class _StatusWatcher:
                     self._cond.wait()
                 if self._closed:
                     return
-                refs = list(self._pending)
+                # the oldest runs first: ray.wait costs time in the number of refs
+                refs = list(itertools.islice(self._pending, _WATCH_WINDOW))
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=_WATCH_INTERVAL)
             if not ready:
                 continue
@@ -207,11 +211,13 @@ class _StatusWatcher:
 
 
 _WATCH_INTERVAL = 0.01  # seconds: how long one ray.wait may gather completions
+_WATCH_WINDOW = 512  # pending runs one ray.wait looks at (the oldest ones)
 
 def _entry_for(task: Any) -> Any:
     """The function Ray runs for ``task``: the engine; returns (status, full state)."""
 
-    def run(detached_run: tuple, n_data: int = 0, *upstream_states: State) -> tuple[State, State]:
+    def run(call: tuple, *upstream_states: State) -> tuple[State, State]:
+        detached_run, n_data = call
         task_run = TaskRun.attached(task, detached_run)
         state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
         if state.type is StateType.COMPLETED:
