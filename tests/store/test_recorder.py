@@ -253,3 +253,22 @@ def test_forked_child_does_not_write_the_parents_queue(recorder: Recorder) -> No
     with store._db.reading() as conn:
         names = sorted(r[0] for r in conn.execute("SELECT name FROM task_runs"))
     assert names == ["child", "parent"]
+
+
+def test_task_run_finished_is_one_event_for_the_whole_run(recorder: Recorder) -> None:
+    flow_run_id, done, unstarted = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    recorder.flow_run_created(flow_run_id, "f-1", "f", {}, (), None, 100.0)
+    recorder.task_run_finished(done, flow_run_id, "load-1", "m.load", frozenset({"db"}),
+                               101.0, "COMPLETED", "Cached", "hit", 101.5)
+    recorder.task_run_finished(unstarted, flow_run_id, "after-1", "m.after", (), None,
+                               "FAILED", "NotReady", "upstream failed", 102.0)
+    recorder.flush()
+    by_name = {t.name: t for t in queries.task_runs(flow_run_id)}
+    load, after = by_name["load-1"], by_name["after-1"]
+    assert (load.state_type, load.state_name, load.tags) == ("COMPLETED", "Cached", ("db",))
+    assert load.duration == pytest.approx(0.5)
+    assert [(s.type, s.ts) for s in queries.state_history(done)] == [
+        ("RUNNING", 101.0), ("COMPLETED", 101.5)]
+    assert (after.state_name, after.state_message, after.duration) == (
+        "NotReady", "upstream failed", None)
+    assert [s.name for s in queries.state_history(unstarted)] == ["NotReady"]

@@ -50,10 +50,6 @@ def record_task_run(recorder: Recorder, task_run: TaskRun, state: State) -> None
     known) and how it ended. Written together, the writer inserts the run with its
     final state in one row instead of updating it later."""
     task = task_run.task
-    start = state.start_ts
-    recorder.task_run_created(task_run.id, task_run.flow_run_id,
-                              task_run._name or task.name, task.task_key, task_run.tags,
-                              start if start is not None else state.ts)
-    if start is not None:
-        recorder.state(task_run.id, "RUNNING", "Running", None, start)
-    recorder.state(task_run.id, state.type.value, state.name, state.message, state.ts)
+    recorder.task_run_finished(task_run.id, task_run.flow_run_id, task_run._name or task.name,
+                               task.task_key, task_run.tags, state.start_ts,
+                               state.type.value, state.name, state.message, state.ts)

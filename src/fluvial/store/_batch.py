@@ -26,6 +26,7 @@ __all__ = [
     "LOG",
     "STATE",
     "TASK_RUN",
+    "TASK_RUN_DONE",
     "summarize_parameters",
     "write_events",
 ]
@@ -37,6 +38,10 @@ TASK_RUN = 1  # (TASK_RUN, id, flow_run_id, name, task_key, tags, ts)
 STATE = 2  # (STATE, run_id, type, name, message, ts, result_location)
 LOG = 3  # (LOG, run_id, level, message, ts)
 HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
+# A settled task run in one event: (TASK_RUN_DONE, id, flow_run_id, name, task_key, tags,
+# start_ts or None, state type, state name, message, end_ts) — a TASK_RUN, a RUNNING
+# state (when start_ts is known) and the final state, in one tuple on the hot path.
+TASK_RUN_DONE = 5
 
 logger = logging.getLogger("fluvial.store")
 
@@ -120,6 +125,24 @@ def _state_columns(folded: list | None) -> _writes.LatestState:
     return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
 
 
+def _expand(events: Iterable[tuple]) -> Iterable[tuple]:
+    """``TASK_RUN_DONE`` events as the TASK_RUN and STATE events they stand for."""
+    for event in events:
+        if event[0] != TASK_RUN_DONE:
+            yield event
+            continue
+        try:
+            _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, end = event
+        except ValueError:
+            yield event  # malformed: the loop reports and skips it
+            continue
+        yield (TASK_RUN, run_id, flow_run_id, name, task_key, tags,
+               start if start is not None else end)
+        if start is not None:
+            yield (STATE, run_id, "RUNNING", "Running", None, start, None)
+        yield (STATE, run_id, type_, state, message, end, None)
+
+
 def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
     """Write ``events`` into the caller's open transaction; return how many were skipped.
 
@@ -133,7 +156,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     beats: dict[str, float] = {}
     latest: dict[str, list] = {}
     skipped = 0
-    for event in events:
+    for event in _expand(events):
         try:
             kind = event[0]
             if kind == STATE:

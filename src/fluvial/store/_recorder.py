@@ -43,6 +43,7 @@ from fluvial.store._batch import (
     LOG,
     STATE,
     TASK_RUN,
+    TASK_RUN_DONE,
     summarize_parameters,
 )
 from fluvial.store._config import DatabaseTarget, database_target, writer_mode
@@ -156,6 +157,27 @@ class Recorder:
     ) -> None:
         q = self._queue
         q.append((TASK_RUN, id, flow_run_id, name, task_key, tags, ts))
+        if len(q) == self._wake_at:
+            self._wake.set()
+
+    def task_run_finished(
+        self,
+        id: UUID,
+        flow_run_id: UUID | None,
+        name: str,
+        task_key: str,
+        tags: Iterable[str],
+        start_ts: float | None,
+        type: str,
+        state_name: str,
+        message: str | None,
+        ts: float,
+    ) -> None:
+        """A settled task run in one event: its creation, when it started running (if
+        known) and its final state — one append instead of three."""
+        q = self._queue
+        q.append((TASK_RUN_DONE, id, flow_run_id, name, task_key, tags, start_ts, type,
+                  state_name, message, ts))
         if len(q) == self._wake_at:
             self._wake.set()
 
