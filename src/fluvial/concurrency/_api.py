@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from fluvial.concurrency._base import ConcurrencySlotTimeout, Lease, SlotManager, normalize_names
@@ -104,6 +104,21 @@ async def _acquire_async(
         raise
 
 
+def _token_waits(names: str | Sequence[str], occupy: int, timeout_seconds: float | None,
+                 manager: SlotManager | None) -> Iterator[float]:
+    """The waits before the decaying slots are taken (the caller sleeps each one, sync
+    or async); raises ``ConcurrencySlotTimeout`` when a wait would pass the deadline."""
+    mgr = manager if manager is not None else get_slot_manager()
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+    while True:
+        wait = mgr.take_tokens(names, occupy)
+        if wait <= 0:
+            return
+        if deadline is not None and time.monotonic() + wait > deadline:
+            raise ConcurrencySlotTimeout(normalize_names(names), occupy, timeout_seconds or 0.0)
+        yield wait
+
+
 def rate_limit(
     names: str | Sequence[str],
     occupy: int = 1,
@@ -116,14 +131,7 @@ def rate_limit(
     Each name needs a limit with `slot_decay_per_second`; the slots are never
     released, they drain at that rate (a token bucket of size `limit`).
     """
-    mgr = manager if manager is not None else get_slot_manager()
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-    while True:
-        wait = mgr.take_tokens(names, occupy)
-        if wait <= 0:
-            return
-        if deadline is not None and time.monotonic() + wait > deadline:
-            raise ConcurrencySlotTimeout(normalize_names(names), occupy, timeout_seconds or 0.0)
+    for wait in _token_waits(names, occupy, timeout_seconds, manager):
         time.sleep(wait)  # the computed time until the decay frees the slots
 
 
@@ -135,14 +143,7 @@ async def arate_limit(
     manager: SlotManager | None = None,
 ) -> None:
     """`rate_limit` for coroutines (never blocks the event loop on a wait)."""
-    mgr = manager if manager is not None else get_slot_manager()
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-    while True:
-        wait = mgr.take_tokens(names, occupy)
-        if wait <= 0:
-            return
-        if deadline is not None and time.monotonic() + wait > deadline:
-            raise ConcurrencySlotTimeout(normalize_names(names), occupy, timeout_seconds or 0.0)
+    for wait in _token_waits(names, occupy, timeout_seconds, manager):
         await asyncio.sleep(wait)
 
 
