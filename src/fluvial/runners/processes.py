@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -308,6 +309,12 @@ def _run_batch(payload: bytes) -> bytes:
         durations[task_run.task.name] = time.perf_counter() - start
         states.append(state)
         _running[_slot] = 0
+    try:
+        # the plain pickler first: several times cheaper for small results, and it
+        # refuses (rather than mis-pickles) what only cloudpickle can send back
+        return pickle.dumps((states, durations), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        pass
     try:
         return cloudpickle.dumps((states, durations))
     except Exception:  # name the runs whose results cannot travel; send the rest
