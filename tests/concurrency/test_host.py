@@ -21,7 +21,9 @@ HOLDER = str(Path(__file__).with_name("host_holder.py"))
 
 def test_peak_is_exactly_the_limit_threads(tmp_path):
     m = HostSlotManager({"db": 3})
-    intervals = run_thread_holders(m, "db", 60, tmp_path)
+    barrier = tmp_path / "barrier"  # must start empty: tmp_path also holds FLUVIAL_HOME
+    barrier.mkdir()
+    intervals = run_thread_holders(m, "db", 60, barrier)
     observed = peak(intervals)
     print(f"\nhost (threads) peak concurrency: {observed} (limit 3, 60 holders)")
     assert len(intervals) == 60 and observed == 3

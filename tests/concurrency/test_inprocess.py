@@ -20,7 +20,9 @@ from fluvial.concurrency import (
 
 def test_peak_is_exactly_the_limit(tmp_path):
     m = InProcessSlotManager({"db": 3})
-    intervals = run_thread_holders(m, "db", 60, tmp_path)
+    barrier = tmp_path / "barrier"  # must start empty: tmp_path also holds FLUVIAL_HOME
+    barrier.mkdir()
+    intervals = run_thread_holders(m, "db", 60, barrier)
     assert len(intervals) == 60
     observed = peak(intervals)
     print(f"\nin-process peak concurrency: {observed} (limit 3, 60 holders)")
