@@ -39,7 +39,7 @@ def run_thread_holders(manager, name: str, n: int, barrier: Path) -> list[tuple[
 
     def one(i: int) -> None:
         with manager.acquire(name):
-            iv = hold_until_three_started(str(barrier), f"t{i}")
+            iv = hold_until_three_started(str(barrier), f"{os.getpid()}-t{i}")
         with lock:
             out.append(iv)
 
