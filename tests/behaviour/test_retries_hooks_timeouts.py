@@ -92,6 +92,7 @@ def test_hooks_run_once_per_final_state(runner, tmp_path: Path):
     @flow(task_runner=runner)
     def hooked():
         ok, bad = maybe.submit(1), maybe.submit(-1)
+        ok.wait()
         bad.wait()
         return ok.state.type, ok.result(), bad.state.type
 
