@@ -2,8 +2,7 @@
 
 Owns the bridge between the slot managers and the store. Limits live in the
 store under `FLUVIAL_HOME` (`fluvial.store.limits`), so a limit set once applies
-to every later run on the machine. Until that module is importable, a small JSON
-file (`$FLUVIAL_HOME/limits.json`) stands in for it.
+to every later run on the machine.
 
 `stored_limit(name)` is what the default managers call on every request. It reads
 the whole table at most once per `REFRESH_SECONDS` (changes made in this process
@@ -13,19 +12,16 @@ time), so a tag without a limit costs a dict lookup.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fluvial.concurrency._base import Limit, limits_changed, normalize_names
 
 __all__ = [
-    "LimitRecord",
     "delete_limit",
     "fluvial_home",
     "get_limit",
@@ -42,20 +38,9 @@ def fluvial_home() -> Path:
     return Path(os.environ.get("FLUVIAL_HOME") or Path.home() / ".fluvial")
 
 
-@dataclass(frozen=True, slots=True)
-class LimitRecord:
-    """Fallback record shape (the store's own record has the same fields)."""
-
-    tag: str
-    limit: int
-    slot_decay_per_second: float | None = None
-
-
 def _store() -> Any:
-    try:
-        from fluvial.store import limits as store_limits
-    except ImportError:
-        return _JsonLimits
+    from fluvial.store import limits as store_limits
+
     return store_limits
 
 
@@ -123,54 +108,3 @@ def stored_limit(name: str) -> Limit | None:
             }
             _cache, _cache_at, _cache_home = fresh, time.monotonic(), home
     return _cache.get(name)
-
-
-class _JsonLimits:
-    """Stand-in for `fluvial.store.limits` until the store lands (atomic file replace)."""
-
-    _lock = threading.Lock()
-
-    @staticmethod
-    def _path() -> Path:
-        return fluvial_home() / "limits.json"
-
-    @classmethod
-    def _read(cls) -> dict[str, dict]:
-        try:
-            return json.loads(cls._path().read_text())
-        except FileNotFoundError:
-            return {}
-
-    @classmethod
-    def _write(cls, data: dict[str, dict]) -> None:
-        path = cls._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-
-    @classmethod
-    def set_limit(cls, tag: str, limit: int, slot_decay_per_second: float | None = None) -> LimitRecord:
-        with cls._lock:
-            data = cls._read()
-            data[tag] = {"limit": limit, "slot_decay_per_second": slot_decay_per_second}
-            cls._write(data)
-        return LimitRecord(tag, limit, slot_decay_per_second)
-
-    @classmethod
-    def get_limit(cls, tag: str) -> LimitRecord | None:
-        d = cls._read().get(tag)
-        return None if d is None else LimitRecord(tag, d["limit"], d["slot_decay_per_second"])
-
-    @classmethod
-    def list_limits(cls) -> list[LimitRecord]:
-        return [LimitRecord(t, d["limit"], d["slot_decay_per_second"]) for t, d in sorted(cls._read().items())]
-
-    @classmethod
-    def delete_limit(cls, tag: str) -> bool:
-        with cls._lock:
-            data = cls._read()
-            found = data.pop(tag, None) is not None
-            if found:
-                cls._write(data)
-        return found
