@@ -196,7 +196,8 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         dask_future.add_done_callback(on_done)
 
-    def _gather_states(self, refs: list[Any]) -> list[State]:
+    def _gather_states(self, futures: list[RemoteFuture]) -> list[State]:
+        refs = [f.backend_ref for f in futures]
         client = self._client if self._client is not None else refs[0].client
         try:
             return client.gather(refs)

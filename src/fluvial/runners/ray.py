@@ -4,10 +4,11 @@ With no ``address`` the runner uses the Ray session already initialised in this
 process, or starts a local one with ``ray.init(**init_kwargs)`` (and shuts it down
 when the flow ends); ``address="auto"`` or ``"ray://host:10001"`` joins a cluster.
 
-Each task run is one Ray task with two returns: a small *status* (the run's state
-without its result) and the *state* itself. The driver watches only the status; the
-state stays in Ray's object store, and downstream runs receive it as an ``ObjectRef``
-argument, so Ray moves results worker to worker. ``.result()`` fetches it. A run whose
+Each task run is one Ray task with two returns: a small *status* tuple (the run's
+state without its result) and the *result* as a plain value (a boxed state when the
+run did not complete). The driver watches only the status; the result stays in Ray's
+object store, and downstream runs receive it as an ``ObjectRef`` argument, so Ray
+moves results worker to worker. ``.result()`` fetches it. A run whose
 upstream did not complete ends ``NotReady`` on the worker, through the same engine as
 on every runner. A worker that dies is retried by Ray while the task has ``retries``
 left (a crash counts as an attempt), then the run ends ``Crashed``.
@@ -36,6 +37,7 @@ from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
     from fluvial.engine.submission import Submission
+    from fluvial.futures import Future
 
 __all__ = ["RayTaskRunner", "remote_options"]
 
@@ -148,11 +150,18 @@ class RayTaskRunner(RemoteTaskRunner):
             watcher = self._watcher = _StatusWatcher(self._on_backend_error)
         watcher.add(status_ref, submission, future)
 
-    def _gather_states(self, refs: list[Any]) -> list[State]:
+    def _gather_states(self, futures: list[RemoteFuture]) -> list[State]:
         try:
-            return _ray().get(refs)
+            values = _ray().get([f.backend_ref for f in futures])
         except Exception as exc:
             raise RunnerError(f"task results could not be fetched from Ray: {exc}") from exc
+        return [f._state.copy(data=value)  # type: ignore[union-attr]
+                for f, value in zip(futures, values, strict=True)]
+
+    def _backend_arg(self, upstream: Future) -> Any:
+        if self._launched_here(upstream):
+            return upstream.backend_ref  # type: ignore[attr-defined]
+        return _StateBox(upstream._final_state())  # a future of another runner
 
 
 class _StatusWatcher:
@@ -200,30 +209,53 @@ class _StatusWatcher:
                 statuses = None
             for i, (submission, future) in enumerate(settled):
                 if statuses is not None:
-                    future._complete(statuses[i])
+                    future._complete(_from_status(statuses[i]))
                     continue
                 try:
                     status = ray.get(ready[i])
                 except BaseException as exc:  # the worker died, or an upstream's did
                     self._on_error(future, submission, exc)
                     continue
-                future._complete(status)
+                future._complete(_from_status(status))
 
 
 _WATCH_INTERVAL = 0.01  # seconds: how long one ray.wait may gather completions
 _WATCH_WINDOW = 512  # pending runs one ray.wait looks at (the oldest ones)
 
-def _entry_for(task: Any) -> Any:
-    """The function Ray runs for ``task``: the engine; returns (status, full state)."""
+class _StateBox:
+    """Travels instead of a plain result when a run did not complete (or comes from
+    another runner): downstream runs see the state, not a value."""
 
-    def run(call: tuple, *upstream_states: State) -> tuple[State, State]:
+    __slots__ = ("state",)
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_StateBox, (self.state,))
+
+
+def _from_status(status: tuple) -> State:
+    """The driver's state of a run from its status tuple (no result in it)."""
+    type_value, name, message, ts, start_ts, error = status
+    return State(StateType(type_value), name, message, error, ts, start_ts)
+
+
+def _entry_for(task: Any) -> Any:
+    """The function Ray runs for ``task``: the engine. It returns a small status tuple
+    (what the driver watches) and the run's result as a plain value in Ray's object
+    store — a ``_StateBox`` instead when the run did not complete."""
+
+    def run(call: tuple, *upstream: Any) -> tuple[tuple, Any]:
         detached_run, n_data = call
         task_run = TaskRun.attached(task, detached_run)
-        state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
-        if state.type is StateType.COMPLETED:
-            status = State(state.type, state.name, state.message, None, state.ts, state.start_ts)
-            return status, state
-        return state, state
+        states = [u.state if type(u) is _StateBox else State(StateType.COMPLETED, data=u)
+                  for u in upstream]
+        state = picklable_state(task_run, run_task(task_run, states, n_data))
+        completed = state.type is StateType.COMPLETED
+        status = (state.type.value, state.name, state.message, state.ts, state.start_ts,
+                  None if completed else state.data)
+        return status, (state.data if completed else _StateBox(state))
 
     run.__name__ = run.__qualname__ = task.name
     return run

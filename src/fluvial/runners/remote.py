@@ -58,11 +58,11 @@ class RemoteFuture(Future):
     __slots__ = ("_gather", "_fetched", "upstreams", "backend_ref")
 
     def __init__(self, task_run: TaskRun, tracker: RunTracker | None,
-                 backend_ref: Any, gather: Callable[[list[Any]], list[State]],
+                 backend_ref: Any, gather: Callable[[list[RemoteFuture]], list[State]],
                  upstreams: list[Future]) -> None:
         super().__init__(task_run, tracker)
         self.backend_ref = backend_ref
-        self._gather = gather  # fetches the states of many backend refs in one go
+        self._gather = gather  # fetches the full states of many futures in one go
         self._fetched: State | None = None
         self.upstreams = upstreams
 
@@ -72,7 +72,7 @@ class RemoteFuture(Future):
         if state.type is not StateType.COMPLETED:
             return state
         if self._fetched is None:
-            self._fetched = self._gather([self.backend_ref])[0]
+            self._fetched = self._gather([self])[0]
         return self._fetched
 
     @staticmethod
@@ -85,7 +85,7 @@ class RemoteFuture(Future):
                     and future._state.type is StateType.COMPLETED):
                 groups.setdefault(future._gather, []).append(future)
         for gather, members in groups.items():
-            states = gather([f.backend_ref for f in members])
+            states = gather(members)
             for future, state in zip(members, states, strict=True):
                 future._fetched = state
 
@@ -196,8 +196,8 @@ class RemoteTaskRunner(TaskRunner):
         """Hand runs to the backend; set each future's ``backend_ref`` and settle it later."""
 
     @abc.abstractmethod
-    def _gather_states(self, refs: list[Any]) -> list[State]:
-        """Fetch the full states behind completed backend references."""
+    def _gather_states(self, futures: list[RemoteFuture]) -> list[State]:
+        """Fetch the full states of completed futures (their results) in one request."""
 
     def _submit_options(self) -> Any:
         """Backend options captured in the submitting thread (e.g. Ray resources)."""
