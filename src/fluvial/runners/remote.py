@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from fluvial.engine.arguments import ATOMIC as _ATOMIC
+from fluvial.engine.arguments import Upstream
 from fluvial.engine.task_engine import upstream_failure
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
@@ -130,6 +131,9 @@ def picklable_state(task_run: TaskRun, state: State) -> State:
     return state
 
 
+_PLAIN = _ATOMIC | {Upstream}
+
+
 class PickleCheck:
     """Fail fast, in the driver, on a task or argument that cannot be pickled."""
 
@@ -147,10 +151,10 @@ class PickleCheck:
                     f"task {task.name!r} cannot be pickled to send it to a worker: {exc}"
                 ) from exc
             self._checked_tasks.add(id(task))
-        if all(type(a) in _ATOMIC for a in task_run.args) and all(
-            type(v) in _ATOMIC for v in task_run.kwargs.values()
+        if all(type(a) in _PLAIN for a in task_run.args) and all(
+            type(v) in _PLAIN for v in task_run.kwargs.values()
         ):
-            return
+            return  # scalars and upstream markers: nothing that could fail to pickle
         try:
             cloudpickle.dumps((task_run.args, task_run.kwargs))
         except Exception as exc:
