@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
@@ -173,8 +174,10 @@ class Task(Generic[R]):
         )
 
     # -- identity ---------------------------------------------------------------
-    @property
+    @functools.cached_property
     def task_key(self) -> str:
+        """``module.qualname`` of the function: the task's identity in records and keys
+        (computed once: the run record sends it with every task run)."""
         fn = self.fn
         return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
 
