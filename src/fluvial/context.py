@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingContextError
@@ -37,7 +37,6 @@ class FlowRunContext:
     flow_run: FlowRun
     task_runner: TaskRunner
     tracker: RunTracker
-    logger: Any = field(default=None, repr=False)
 
     @classmethod
     def get(cls) -> FlowRunContext | None:
@@ -50,7 +49,6 @@ class TaskRunContext:
 
     task: Task
     task_run: TaskRun
-    logger: Any = field(default=None, repr=False)
 
     @property
     def parameters(self) -> dict[str, Any]:

@@ -55,7 +55,6 @@ _FINAL_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 )
 _RAISING_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
-_NO_DATA = object()
 
 
 class State:
