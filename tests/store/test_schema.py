@@ -179,3 +179,72 @@ def test_an_unreadable_store_gives_a_store_error(home) -> None:
     (home / "fluvial.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the fluvial store"):
         _db.open_database()
+
+
+def test_the_platform_tables_and_flow_run_columns(backend) -> None:
+    conn = _db.connect()
+    migrate(conn)
+    assert {"deployments", "deployment_schedules", "schedule_ticks", "workers"} <= _tables(conn)
+    assert _columns(conn, "deployments") == [
+        "id", "flow_name", "name", "entrypoint", "parameters", "parameter_schema", "tags",
+        "description", "version", "work_pool", "concurrency_limit", "collision_strategy",
+        "paused", "created", "updated",
+    ]  # fmt: skip
+    assert _columns(conn, "deployment_schedules") == [
+        "id", "deployment_id", "slug", "schedule", "active", "next_fire_time", "last_fired_time",
+    ]  # fmt: skip
+    assert _columns(conn, "schedule_ticks") == [
+        "seq", "deployment_id", "schedule_slug", "fire_time", "decided_at", "outcome",
+        "reason", "flow_run_id",
+    ]  # fmt: skip
+    assert _columns(conn, "workers") == [
+        "id", "name", "work_pool", "hostname", "pid", "heartbeat", "started",
+    ]  # fmt: skip
+    assert _columns(conn, "flow_runs")[-9:] == [
+        "deployment_id", "idempotency_key", "scheduled_start_time", "work_pool", "worker_id",
+        "claimed_at", "code_version", "infrastructure_pid", "run_input",
+    ]  # fmt: skip
+    conn.close()
+
+
+def test_one_flow_run_per_idempotency_key(backend) -> None:
+    """The scheduler's guarantee: a second insert of the same key does nothing."""
+    conn = _db.connect()
+    migrate(conn)
+    insert = (
+        "INSERT INTO flow_runs (id, flow_name, idempotency_key, state_type) "
+        "VALUES (?, 'f', ?, 'SCHEDULED') ON CONFLICT DO NOTHING"
+    )
+    assert conn.execute(insert, ("a", "dep:slug:2026-01-01T08:00:00+00:00")).rowcount == 1
+    assert conn.execute(insert, ("b", "dep:slug:2026-01-01T08:00:00+00:00")).rowcount == 0
+    assert conn.execute(insert, ("c", None)).rowcount == 1  # runs without a key: any number
+    assert conn.execute(insert, ("d", None)).rowcount == 1
+    ids = [r[0] for r in conn.execute("SELECT id FROM flow_runs ORDER BY id")]
+    assert ids == ["a", "c", "d"]
+    conn.close()
+
+
+def test_one_deployment_per_flow_and_name(backend) -> None:
+    conn = _db.connect()
+    migrate(conn)
+    insert = (
+        "INSERT INTO deployments (id, flow_name, name, created, updated) "
+        "VALUES (?, ?, ?, 0, 0) ON CONFLICT DO NOTHING"
+    )
+    assert conn.execute(insert, ("1", "etl", "daily")).rowcount == 1
+    assert conn.execute(insert, ("2", "etl", "daily")).rowcount == 0
+    assert conn.execute(insert, ("3", "etl", "hourly")).rowcount == 1
+    assert conn.execute(insert, ("4", "other", "daily")).rowcount == 1
+    conn.close()
+
+
+def test_a_version_1_store_upgrades_with_its_runs_kept(backend) -> None:
+    conn = _db.connect()
+    migrate(conn, MIGRATIONS[:1])
+    conn.execute("INSERT INTO flow_runs (id, flow_name, state_type) VALUES ('r', 'f', 'COMPLETED')")
+    assert migrate(conn) == len(MIGRATIONS)
+    row = conn.execute(
+        "SELECT flow_name, state_type, deployment_id, idempotency_key FROM flow_runs"
+    ).fetchall()
+    assert row == [("f", "COMPLETED", None, None)]
+    conn.close()

@@ -109,7 +109,92 @@ def _v1_initial(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_deployments(conn: Any) -> None:
+    """Deployments, their schedules, scheduler ticks, workers; flow runs a worker can claim.
+
+    A flow run created for a deployment carries its ``deployment_id``, the
+    ``work_pool`` whose workers may claim it, the ``scheduled_start_time`` it is
+    due at and, when the scheduler made it, an ``idempotency_key`` (unique: one
+    run per deployment, schedule and fire time). A worker that claims it writes
+    ``worker_id``/``claimed_at``, and the flow's own process its
+    ``infrastructure_pid`` and ``code_version``. ``run_input`` holds what
+    ``resume_flow_run`` hands a paused run.
+    """
+    statements = [
+        """CREATE TABLE deployments (
+            id TEXT PRIMARY KEY,
+            flow_name TEXT NOT NULL,
+            name TEXT NOT NULL,
+            entrypoint TEXT,
+            parameters TEXT,
+            parameter_schema TEXT,
+            tags TEXT,
+            description TEXT,
+            version TEXT,
+            work_pool TEXT,
+            concurrency_limit INTEGER,
+            collision_strategy TEXT,
+            paused INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (flow_name, name)
+        )""",
+        """CREATE TABLE deployment_schedules (
+            id TEXT PRIMARY KEY,
+            deployment_id TEXT NOT NULL,
+            slug TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            next_fire_time REAL,
+            last_fired_time REAL,
+            UNIQUE (deployment_id, slug)
+        )""",
+        "CREATE INDEX ix_deployment_schedules_due ON deployment_schedules (next_fire_time)",
+        """CREATE TABLE schedule_ticks (
+            seq INTEGER PRIMARY KEY,
+            deployment_id TEXT NOT NULL,
+            schedule_slug TEXT,
+            fire_time REAL,
+            decided_at REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT,
+            flow_run_id TEXT
+        )""",
+        "CREATE INDEX ix_schedule_ticks_deployment ON schedule_ticks (deployment_id, decided_at)",
+        """CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            work_pool TEXT,
+            hostname TEXT,
+            pid INTEGER,
+            heartbeat REAL,
+            started REAL
+        )""",
+        "ALTER TABLE flow_runs ADD COLUMN deployment_id TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN idempotency_key TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN scheduled_start_time REAL",
+        "ALTER TABLE flow_runs ADD COLUMN work_pool TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN worker_id TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN claimed_at REAL",
+        "ALTER TABLE flow_runs ADD COLUMN code_version TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN infrastructure_pid INTEGER",
+        "ALTER TABLE flow_runs ADD COLUMN run_input TEXT",
+        """CREATE UNIQUE INDEX ux_flow_runs_idempotency_key ON flow_runs (idempotency_key)
+            WHERE idempotency_key IS NOT NULL""",
+        "CREATE INDEX ix_flow_runs_deployment ON flow_runs (deployment_id, created)",
+        # what a worker polls for: due runs of its pool
+        """CREATE INDEX ix_flow_runs_claimable ON flow_runs (work_pool, scheduled_start_time)
+            WHERE state_type = 'SCHEDULED'""",
+        # what the reaper looks at: runs held by workers
+        f"""CREATE INDEX ix_flow_runs_claimed ON flow_runs (worker_id)
+            WHERE worker_id IS NOT NULL AND state_type NOT IN ({_FINAL_SQL})""",
+    ]
+    dialect = dialect_of(conn)
+    for statement in statements:
+        conn.execute(ddl(statement, dialect))
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments]
 
 
 def _has_version_table(conn: Any) -> bool:
