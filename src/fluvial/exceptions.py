@@ -7,7 +7,7 @@ The tree::
     │   └── ParameterTypeError        (also ValueError) flow arguments fail validation
     ├── TaskError
     │   ├── MappingLengthMismatch     (also ValueError) ``.map`` iterables differ in length
-    │   ├── MappingTypeError          (also TypeError)  ``.map`` got something that is not iterable
+    │   ├── MappingTypeError          (also TypeError)  ``.map`` got no iterable argument at all
     │   ├── UpstreamTaskError                            an upstream task failed; this one did not run
     │   ├── TaskTimeoutError          (also TimeoutError) a task run passed its ``timeout_seconds``
     │   ├── CrashedRun                                   the worker running a task died
@@ -46,7 +46,7 @@ class MappingLengthMismatch(TaskError, ValueError):
 
 
 class MappingTypeError(TaskError, TypeError):
-    """An argument given to ``Task.map`` is not iterable."""
+    """``Task.map`` got no argument to map over (every one is static)."""
 
 
 class UpstreamTaskError(TaskError):

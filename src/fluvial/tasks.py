@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import functools
 import inspect
+import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -268,8 +269,9 @@ class Task(Generic[R]):
 
     def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
             **kwargs: Any) -> Any:
-        """Submit one run per element of the iterable arguments (zipped); ``unmapped(x)``
-        passes ``x`` whole to every run. Returns a ``FutureList``."""
+        """Submit one run per element of the iterable arguments (zipped); ``unmapped(x)``,
+        and any argument that is not iterable (or is a str, bytes or IO object), is passed
+        whole to every run. Returns a ``FutureList``."""
         positional = [self._map_source(i, None, a) for i, a in enumerate(args)]
         keyword = {k: self._map_source(None, k, v) for k, v in kwargs.items()}
         lengths = {label: len(values) for label, values in
@@ -277,7 +279,8 @@ class Task(Generic[R]):
                    + [(f"parameter {k!r}", v) for k, (v, s) in keyword.items() if not s]}
         if not lengths:
             raise MappingTypeError(f"task {self.name!r}: map() needs at least one iterable "
-                                   "argument that is not unmapped()")
+                                   "argument to map over (not unmapped(), str, bytes or IO); "
+                                   "call submit() for a single run")
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{label} has {n}" for label, n in lengths.items())
             raise MappingLengthMismatch(
@@ -301,17 +304,18 @@ class Task(Generic[R]):
         return futures
 
     def _map_source(self, index: int | None, key: str | None, value: Any) -> tuple[Any, bool]:
-        """``(values, is_static)`` for one argument of ``map``."""
+        """``(values, is_static)`` for one argument of ``map``.
+
+        As in Prefect, what cannot be iterated — and ``str``, ``bytes`` and IO objects,
+        which are iterable but used as single values — is passed whole to every run,
+        exactly like ``unmapped(...)``.
+        """
         if isinstance(value, unmapped):
             return value.value, True
         if isinstance(value, Future):
             value = value.result()
-        label = f"argument {index}" if key is None else f"parameter {key!r}"
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise MappingTypeError(
-                f"task {self.name!r}: map() {label} must be iterable, got "
-                f"{type(value).__name__}; wrap it in unmapped() to pass it whole to every run"
-            )
+        if not _is_mappable(value):
+            return value, True
         return (value if isinstance(value, (list, tuple, range)) else list(value)), False
 
     def __get__(self, instance: Any, owner: Any) -> Any:
@@ -321,6 +325,17 @@ class Task(Generic[R]):
         bound.__dict__.update(self.__dict__)
         bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
         return bound
+
+
+def _is_mappable(value: Any) -> bool:
+    """Whether ``map`` iterates ``value`` (Prefect's ``isiterable``)."""
+    if isinstance(value, (str, bytes, io.IOBase)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _in_running_loop() -> bool:

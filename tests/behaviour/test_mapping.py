@@ -66,16 +66,61 @@ def test_map_length_mismatch_names_task_and_lengths(runner):
     assert "'add'" in message and "3" in message and "2" in message
 
 
-@pytest.mark.parametrize("bad", [5, None, "abc"])
-def test_map_non_iterable_is_a_type_error(runner, bad):
+class Dataset:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@task
+def train(dataset: Dataset, config: str) -> str:
+    return f"{dataset.name}:{config}"
+
+
+@task
+def query(n: int, log: str) -> str:
+    return f"{n}>{log}"
+
+
+def test_map_broadcasts_what_it_cannot_iterate(runner):
     @flow(task_runner=runner)
     def mapped():
-        add.map(bad)
+        scalar = add.map(1, [1, 2, 3]).result()
+        instance = train.map(dataset=Dataset("x"), config=["a", "b"]).result()
+        text = query.map(range(12), log="path.txt").result()
+        none = add.map([1, 2], unmapped(0)).result()
+        return scalar, instance, text, none
+
+    scalar, instance, text, none = mapped()
+    assert scalar == [2, 3, 4]
+    assert instance == ["x:a", "x:b"]
+    assert text == [f"{i}>path.txt" for i in range(12)]
+    assert none == [1, 2]
+
+
+def test_map_passes_bytes_and_io_whole(runner):
+    import io
+
+    @task
+    def describe(x: int, blob: bytes, stream: object) -> tuple:
+        return x, blob, type(stream).__name__
+
+    @flow(task_runner=runner)
+    def mapped():
+        return describe.map([1, 2], b"raw", io.BytesIO(b"data")).result()
+
+    assert mapped() == [(1, b"raw", "BytesIO"), (2, b"raw", "BytesIO")]
+
+
+@pytest.mark.parametrize("static", [5, None, "abc", b"xy"])
+def test_map_without_any_iterable_is_a_clear_error(runner, static):
+    @flow(task_runner=runner)
+    def mapped():
+        add.map(static, unmapped([1, 2]))
 
     with pytest.raises(MappingTypeError) as info:
         mapped()
     assert isinstance(info.value, TypeError)
-    assert "'add'" in str(info.value) and "unmapped" in str(info.value)
+    assert "'add'" in str(info.value) and "iterable" in str(info.value)
 
 
 def test_submit_with_wrong_arguments_fails_before_running(runner):
