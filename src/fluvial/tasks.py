@@ -163,6 +163,8 @@ class Task(Generic[R]):
         self.cache_policy = _resolve_cache_policy(cache_policy, cache_key_fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
+        if getattr(fn, "__module__", None) == "__main__":
+            self.task_key  # noqa: B018 - resolved here: a worker's __main__ is another file
         self._options = dict(
             name=name, description=description, tags=tags, version=version, retries=retries,
             retry_delay_seconds=retry_delay_seconds, retry_jitter_factor=retry_jitter_factor,
@@ -177,10 +179,14 @@ class Task(Generic[R]):
     # -- identity ---------------------------------------------------------------
     @functools.cached_property
     def task_key(self) -> str:
-        """``module.qualname`` of the function: the task's identity in records and keys
-        (computed once: the run record sends it with every task run)."""
-        fn = self.fn
-        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
+        """``module.qualname`` of the function: the task's identity in records and keys.
+
+        ``__main__`` is replaced by the module name of the file (``python jobs/x.py``
+        and ``fluvial runs retry`` agree on ``jobs.x.step``). Computed when the task is
+        made, in the process that defines it, and carried with the task to workers."""
+        from fluvial.serialization import function_identity
+
+        return function_identity(self.fn, self.name)
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
@@ -26,23 +27,25 @@ def load_flow(target: str) -> Any:
     return find_flow(path_text, name)
 
 
-def find_flow(path_text: str, attribute: str, flow_name: str | None = None) -> Any:
-    """Import the file at ``path_text`` (under its own name, so its
-    ``if __name__ == "__main__":`` block does not run) and return its flow
-    ``attribute``, or else the flow whose name is ``flow_name``. Its code is pickled by
-    value, so worker processes need not import the file."""
+def find_flow(path_text: str, attribute: str, flow_name: str | None = None,
+              module_name: str | None = None) -> Any:
+    """Import the file at ``path_text`` and return its flow ``attribute``, or else the
+    flow whose name is ``flow_name``.
+
+    The file is imported as a module (so its ``if __name__ == "__main__":`` block does
+    not run) named ``module_name``, by default its dotted name within its packages: the
+    name its tasks had when it was started with ``python file.py`` or ``python -m``, so
+    their identity (cache and resume keys) is the same. Its code is pickled by value, so
+    worker processes need not import the file.
+    """
     from fluvial.flows import Flow
+    from fluvial.serialization import file_module_name
 
     path = Path(path_text)
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise click.BadParameter(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    sys.path.insert(0, str(path.parent.resolve()))
-    spec.loader.exec_module(module)
+    name = module_name or file_module_name(path)
+    module = _import_file(path, name)
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(module)
@@ -54,6 +57,39 @@ def find_flow(path_text: str, attribute: str, flow_name: str | None = None) -> A
         raise click.BadParameter(f"{path} has no flow named {attribute!r}; flows there: "
                                  f"{sorted(flows)}")
     return flow_obj
+
+
+def _import_file(path: Path, name: str) -> ModuleType:
+    """The module of the file at ``path``, imported under ``name``.
+
+    A dotted name is imported normally when the directory above its top package holds
+    it (so relative imports and package ``__init__`` code work); otherwise, and for
+    plain names, the file is executed as a module of that name.
+    """
+    resolved = path.resolve()
+    depth = min(name.count("."), len(resolved.parents) - 1)
+    root = resolved.parents[depth]
+    for directory in {str(resolved.parent), str(root)}:
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    if depth:
+        try:
+            module = importlib.import_module(name)
+        except Exception:
+            module = None
+        if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == resolved:
+            return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise click.BadParameter(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
 def report(state: Any) -> None:

@@ -232,7 +232,8 @@ def retry(run_id: str) -> None:
         raise click.ClickException(str(exc)) from None
     if inputs.source_file is None:
         raise click.ClickException(f"the flow of run {flow_run_id} was not defined in a file")
-    flow_obj = find_flow(inputs.source_file, inputs.function_name, inputs.flow_name)
+    flow_obj = find_flow(inputs.source_file, inputs.function_name, inputs.flow_name,
+                         inputs.module_name)
     with resuming(inputs.lineage_id):
         state = flow_obj(**inputs.parameters, return_state=True)
     report(state)

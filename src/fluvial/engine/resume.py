@@ -42,6 +42,7 @@ class RunInputs:
     function_name: str
     flow_name: str
     parameters: dict[str, Any]
+    module_name: str | None = None  # the flow's module, ``__main__`` resolved (older runs: None)
 
 
 def _runs_dir() -> Path:
@@ -65,6 +66,8 @@ def resuming(lineage_id: uuid.UUID) -> Iterator[None]:
 
 def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
     """Leave what a later ``fluvial runs retry`` needs; failures only cost the retry."""
+    from fluvial.serialization import module_identity
+
     try:
         source = inspect.getsourcefile(flow.fn)
     except TypeError:
@@ -74,6 +77,7 @@ def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
         "source_file": os.path.abspath(source) if source else None,
         "function_name": flow.fn.__name__, "flow_name": flow.name,
         "parameters": flow_run.parameters,
+        "module_name": module_identity(getattr(flow.fn, "__module__", None)),
     }
     directory = _runs_dir()
     try:

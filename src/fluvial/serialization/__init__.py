@@ -4,6 +4,8 @@
   pairs: ``"msgpack"``, ``"json"``, ``"cloudpickle"`` and ``"compressed/<name>"``.
 - ``hash_objects`` / ``hash_inputs`` / ``task_input_hash`` / ``source_hash``: cache keys
   that are the same in every process and after a restart.
+- ``function_identity``: a task's ``module.qualname``, the same under ``python file.py``
+  and when the file is imported.
 - ``ResultStore``: results as files, written atomically, readable without knowing
   their serializer.
 
@@ -12,6 +14,7 @@ Nothing here depends on the rest of fluvial; cloudpickle is imported on first us
 
 from ._errors import HashError, ResultRecordError, SerializationError
 from ._hashing import hash_inputs, hash_objects, source_hash, task_input_hash
+from ._identity import file_module_name, function_identity, module_identity
 from ._registry import (
     Serializer,
     dumps_with_fallback,
@@ -31,9 +34,12 @@ __all__ = [
     "Serializer",
     "default_storage_dir",
     "dumps_with_fallback",
+    "file_module_name",
+    "function_identity",
     "get_serializer",
     "hash_inputs",
     "hash_objects",
+    "module_identity",
     "register_lazy_serializer",
     "register_serializer",
     "serializer_names",

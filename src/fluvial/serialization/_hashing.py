@@ -17,6 +17,7 @@ from types import CodeType
 from typing import Any
 
 from ._errors import HashError, SerializationError
+from ._identity import function_identity
 from ._msgpack import ExtType, packb_strict, to_ext
 
 __all__ = ["hash_inputs", "hash_objects", "source_hash", "task_input_hash"]
@@ -172,13 +173,13 @@ def hash_inputs(
 
 def _task_identity(context: Any) -> str | None:
     task = getattr(context, "task", None)
-    fn = getattr(task, "fn", None)
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if module and qualname:
-        return f"{module}.{qualname}"
     key = getattr(task, "task_key", None)
-    return None if key is None else str(key)
+    if isinstance(key, str):
+        return key
+    fn = getattr(task, "fn", None)
+    if fn is not None and getattr(fn, "__module__", None) and getattr(fn, "__qualname__", None):
+        return function_identity(fn)
+    return None
 
 
 def task_input_hash(context: Any, arguments: Mapping[str, Any]) -> str | None:
