@@ -28,6 +28,7 @@ CONSTRUCTORS = [
     (lambda: st.Running(), StateType.RUNNING, "Running"),
     (lambda: st.Scheduled(), StateType.SCHEDULED, "Scheduled"),
     (lambda: st.Paused(), StateType.PAUSED, "Paused"),
+    (lambda: st.Cancelling(), StateType.CANCELLING, "Cancelling"),
 ]
 
 PREDICATES = {
@@ -39,6 +40,7 @@ PREDICATES = {
     StateType.CRASHED: "is_crashed",
     StateType.CANCELLED: "is_cancelled",
     StateType.PAUSED: "is_paused",
+    StateType.CANCELLING: "is_cancelling",
 }
 
 
@@ -46,7 +48,7 @@ def test_state_type_is_an_enum_with_the_prefect_members():
     assert issubclass(StateType, enum.Enum)
     assert {m.name for m in StateType} == {
         "SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED",
-        "PAUSED",
+        "PAUSED", "CANCELLING",
     }
 
 
@@ -73,6 +75,7 @@ def test_is_final():
     assert st.Crashed().is_final()
     assert st.Cancelled().is_final()
     assert not st.Running().is_final()
+    assert not st.Cancelling().is_final()
     assert not st.Pending().is_final()
     assert not st.Scheduled().is_final()
     assert not st.Retrying().is_final()

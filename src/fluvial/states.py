@@ -44,6 +44,7 @@ class StateType(enum.Enum):
     FAILED = "FAILED"
     CRASHED = "CRASHED"
     CANCELLED = "CANCELLED"
+    CANCELLING = "CANCELLING"
     PAUSED = "PAUSED"
 
     @property
@@ -105,6 +106,9 @@ class State:
 
     def is_cancelled(self) -> bool:
         return self.type is StateType.CANCELLED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
 
     def is_paused(self) -> bool:
         return self.type is StateType.PAUSED
@@ -216,6 +220,11 @@ def Crashed(data: BaseException | None = None, message: str | None = None) -> St
 
 def Cancelled(message: str | None = None, data: BaseException | None = None) -> State:
     return State(StateType.CANCELLED, "Cancelled", message, data)
+
+
+def Cancelling(message: str | None = None) -> State:
+    """A running run told to stop; it becomes ``Cancelled`` once its process has exited."""
+    return State(StateType.CANCELLING, "Cancelling", message)
 
 
 def Paused(message: str | None = None) -> State:

@@ -185,7 +185,7 @@ def test_the_platform_tables_and_flow_run_columns(backend) -> None:
     conn = _db.connect()
     migrate(conn)
     assert {"deployments", "deployment_schedules", "schedule_ticks", "workers"} <= _tables(conn)
-    assert _columns(conn, "deployments") == [
+    assert _columns(conn, "deployments")[:15] == [
         "id", "flow_name", "name", "entrypoint", "parameters", "parameter_schema", "tags",
         "description", "version", "work_pool", "concurrency_limit", "collision_strategy",
         "paused", "created", "updated",
@@ -200,9 +200,15 @@ def test_the_platform_tables_and_flow_run_columns(backend) -> None:
     assert _columns(conn, "workers") == [
         "id", "name", "work_pool", "hostname", "pid", "heartbeat", "started",
     ]  # fmt: skip
-    assert _columns(conn, "flow_runs")[-9:] == [
+    assert _columns(conn, "flow_runs")[-11:] == [
         "deployment_id", "idempotency_key", "scheduled_start_time", "work_pool", "worker_id",
         "claimed_at", "code_version", "infrastructure_pid", "run_input",
+        "job_parameters", "attempt",
+    ]  # fmt: skip
+    assert _columns(conn, "deployments")[-2:] == ["source", "retries"]
+    assert _columns(conn, "task_queue") == [
+        "id", "task_key", "task_name", "payload", "status", "created", "worker_id",
+        "claimed_at", "result", "finished",
     ]  # fmt: skip
     conn.close()
 

@@ -194,7 +194,44 @@ def _v2_deployments(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments]
+def _v3_worker_runs(conn: Any) -> None:
+    """What workers and background tasks need beyond migration 2.
+
+    ``flow_runs.job_parameters``: the run's parameters as JSON, as the flow
+    process receives them (``parameters`` holds the engine's display summary);
+    ``flow_runs.attempt``: how many times a worker started the run (a crashed
+    run rescheduled for a retry starts again). ``deployments.source``: the
+    directory or git URL the entrypoint is relative to; ``deployments.retries``:
+    how many times a crashed run is rescheduled. ``task_queue``: background task
+    runs (``Task.delay``) waiting for a task worker, with their pickled call
+    and, once done, their pickled final state.
+    """
+    statements = [
+        "ALTER TABLE flow_runs ADD COLUMN job_parameters TEXT",
+        "ALTER TABLE flow_runs ADD COLUMN attempt INTEGER",
+        "ALTER TABLE deployments ADD COLUMN source TEXT",
+        "ALTER TABLE deployments ADD COLUMN retries INTEGER",
+        """CREATE TABLE task_queue (
+            id TEXT PRIMARY KEY,
+            task_key TEXT NOT NULL,
+            task_name TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created REAL NOT NULL,
+            worker_id TEXT,
+            claimed_at REAL,
+            result TEXT,
+            finished REAL
+        )""",
+        "CREATE INDEX ix_task_queue_waiting ON task_queue (task_key, created) "
+        "WHERE status = 'SCHEDULED'",
+    ]
+    dialect = dialect_of(conn)
+    for statement in statements:
+        conn.execute(ddl(statement, dialect))
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments, _v3_worker_runs]
 
 
 def _has_version_table(conn: Any) -> bool:
