@@ -10,22 +10,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fluvial.engine.parameters import ParameterValidator
 from fluvial.runners.base import TaskRunner
 
 __all__ = ["Flow", "flow"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Flow(Generic[R]):
-    """A function fluvial runs as a tracked flow run, its tasks on ``task_runner``."""
+class Flow(Generic[P, R]):
+    """A function fluvial runs as a tracked flow run, its tasks on ``task_runner``
+    (generic in its parameters and return type, as Prefect's ``Flow[P, R]``)."""
 
     def __init__(
         self,
-        fn: Callable[..., R],
+        fn: Callable[P, R],
         name: str | None = None,
         version: str | None = None,
         description: str | None = None,
@@ -86,7 +88,7 @@ class Flow(Generic[R]):
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
 
-    def with_options(self, **options: Any) -> Flow[R]:
+    def with_options(self, **options: Any) -> Flow[P, R]:
         """A copy of this flow with some options changed."""
         unknown = set(options) - set(self._options)
         if unknown:
@@ -113,11 +115,11 @@ class Flow(Generic[R]):
 
 
 @overload
-def flow(__fn: Callable[..., R]) -> Flow[R]: ...
+def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
 
 
 @overload
-def flow(**options: Any) -> Callable[[Callable[..., R]], Flow[R]]: ...
+def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(__fn: Any = None, **options: Any) -> Any:

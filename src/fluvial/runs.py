@@ -7,6 +7,7 @@ parameters are computed only when someone asks for them.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -102,11 +103,15 @@ class FlowRun:
     """One run of a flow."""
 
     __slots__ = ("id", "flow", "name", "parameters", "tags", "run_count", "parent_task_run_id",
-                 "state", "lineage_id")
+                 "state", "lineage_id", "parent_flow_run_id", "root_flow_run_id",
+                 "scheduled_start_time")
 
     def __init__(self, flow: Flow, name: str, parameters: dict[str, Any], tags: frozenset[str],
                  parent_task_run_id: uuid.UUID | None = None,
-                 lineage_id: uuid.UUID | None = None) -> None:
+                 lineage_id: uuid.UUID | None = None,
+                 parent_flow_run_id: uuid.UUID | None = None,
+                 root_flow_run_id: uuid.UUID | None = None,
+                 scheduled_start_time: datetime.datetime | None = None) -> None:
         self.id = uuid.uuid4()
         self.flow = flow
         self.name = name
@@ -114,6 +119,11 @@ class FlowRun:
         self.tags = tags
         self.run_count = 0
         self.parent_task_run_id = parent_task_run_id
+        # the flow run this one is a subflow of, and the top-level run of the tree
+        self.parent_flow_run_id = parent_flow_run_id
+        self.root_flow_run_id = root_flow_run_id or self.id
+        # when the run was meant to start (a deployment's schedule); else when it was created
+        self.scheduled_start_time = scheduled_start_time or datetime.datetime.now(datetime.UTC)
         self.state: Any = None
         # the first run of a chain of retries (``fluvial runs retry``); itself otherwise
         self.lineage_id = lineage_id or self.id

@@ -15,7 +15,7 @@ import functools
 import inspect
 import io
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
@@ -33,6 +33,7 @@ from fluvial.runs import TaskRun
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 _UNSET: Any = object()
@@ -96,12 +97,13 @@ def _retry_delays(owner: str, retries: int, delay: Any) -> tuple[float, ...]:
     return tuple(float(d) for d in delays) or (0.0,)
 
 
-class Task(Generic[R]):
-    """A function fluvial runs as tracked task runs."""
+class Task(Generic[P, R]):
+    """A function fluvial runs as tracked task runs (generic in its parameters and
+    return type, as Prefect's ``Task[P, R]``)."""
 
     def __init__(
         self,
-        fn: Callable[..., R],
+        fn: Callable[P, R],
         name: str | None = None,
         description: str | None = None,
         tags: Iterable[str] | None = None,
@@ -191,7 +193,7 @@ class Task(Generic[R]):
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
 
-    def with_options(self, **options: Any) -> Task[R]:
+    def with_options(self, **options: Any) -> Task[P, R]:
         """A copy of this task with some options changed."""
         unknown = set(options) - set(self._options)
         if unknown:
@@ -369,11 +371,11 @@ def _resolve_cache_policy(policy: Any, cache_key_fn: Any) -> Any:
 
 
 @overload
-def task(__fn: Callable[..., R]) -> Task[R]: ...
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
 
 
 @overload
-def task(**options: Any) -> Callable[[Callable[..., R]], Task[R]]: ...
+def task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(__fn: Any = None, **options: Any) -> Any:

@@ -63,8 +63,13 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     parent_task = _task_run.get()
     parent_flow = _flow_run.get()
     lineage = parent_flow.flow_run.lineage_id if parent_flow else current_lineage()
+    parent_id = parent_flow.flow_run.id if parent_flow else (
+        parent_task.task_run.flow_run_id if parent_task else None)
     flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(), parameters,
-                       frozenset(), parent_task.task_run.id if parent_task else None, lineage)
+                       frozenset(), parent_task.task_run.id if parent_task else None, lineage,
+                       parent_flow_run_id=parent_id,
+                       root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
+                       else parent_id)
     runner, owned = _runner_for(flow)
     recorder = open_recorder()
     record_flow_start(recorder, flow_run, st.Running())

@@ -5,7 +5,8 @@ the run's name and id (``caplog`` and any handler see them). fluvial adds one co
 handler to the ``fluvial`` logger the first time a flow runs, unless the application
 configured handlers of its own. ``log_prints`` sends ``print`` output of a run to its
 logger: ``print`` is wrapped once, and the wrapper costs one context lookup when no
-run asked for it.
+run asked for it. ``fluvial.logging.loggers`` is the Prefect import path of the same
+functions (``flow_run_logger``, ``task_run_logger``, ``get_run_logger``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 from fluvial.context import _flow_run, _task_run
 from fluvial.exceptions import MissingContextError
 
-__all__ = ["disable_run_logger", "get_logger", "get_run_logger", "print_as_log"]
+__all__ = ["disable_run_logger", "flow_run_logger", "get_logger", "get_run_logger",
+           "print_as_log", "task_run_logger"]
 
 _disabled: ContextVar[bool] = ContextVar("fluvial_run_logger_disabled", default=False)
 _print_logger: ContextVar[logging.LoggerAdapter | None] = ContextVar("fluvial_print_logger",
@@ -41,6 +43,36 @@ class RunLogger(logging.LoggerAdapter):
         return f"{self.extra['run_name']} - {msg}", kwargs  # type: ignore[index]
 
 
+def flow_run_logger(flow_run: Any, flow: Any = None, **extra: Any) -> logging.LoggerAdapter:
+    """A logger whose records carry ``flow_run``'s name and id (``flow`` gives the flow's
+    name when the run does not carry it), as ``prefect.logging.loggers.flow_run_logger``."""
+    flow_name = getattr(flow, "name", None) or getattr(getattr(flow_run, "flow", None),
+                                                          "name", None)
+    base = {"run_name": flow_run.name, "flow_run_id": str(flow_run.id),
+            "flow_run_name": flow_run.name, "flow_name": flow_name}
+    return RunLogger(logging.getLogger("fluvial.flow_runs"), {**base, **extra})
+
+
+def task_run_logger(task_run: Any, task: Any = None, flow_run: Any = None, flow: Any = None,
+                    **extra: Any) -> logging.LoggerAdapter:
+    """A logger whose records carry ``task_run``'s name and id (and its flow run's), as
+    ``prefect.logging.loggers.task_run_logger``. The flow run defaults to the current one."""
+    if flow_run is None:
+        flow_ctx = _flow_run.get()
+        if flow_ctx is not None and flow_ctx.flow_run.id == task_run.flow_run_id:
+            flow_run, flow = flow_ctx.flow_run, flow or flow_ctx.flow
+    flow_run_id = flow_run.id if flow_run is not None else task_run.flow_run_id
+    base = {"run_name": task_run.name, "task_run_id": str(task_run.id),
+            "task_run_name": task_run.name,
+            "task_name": getattr(task, "name", None) or getattr(task_run, "task_name", None),
+            "flow_run_id": str(flow_run_id) if flow_run_id else None}
+    if flow_run is not None:
+        base["flow_run_name"] = flow_run.name
+        base["flow_name"] = getattr(flow, "name", None) or getattr(
+            getattr(flow_run, "flow", None), "name", None)
+    return RunLogger(logging.getLogger("fluvial.task_runs"), {**base, **extra})
+
+
 def get_run_logger() -> logging.LoggerAdapter:
     """A logger for the current task run or flow run."""
     if _disabled.get():
@@ -53,10 +85,7 @@ def get_run_logger() -> logging.LoggerAdapter:
         return RunLogger(logging.getLogger("fluvial.task_runs"), extra)
     flow_ctx = _flow_run.get()
     if flow_ctx is not None:
-        flow_run = flow_ctx.flow_run
-        extra = {"run_name": flow_run.name, "flow_run_id": str(flow_run.id),
-                 "flow_run_name": flow_run.name, "flow_name": flow_run.flow.name}
-        return RunLogger(logging.getLogger("fluvial.flow_runs"), extra)
+        return flow_run_logger(flow_ctx.flow_run, flow_ctx.flow)
     raise MissingContextError("get_run_logger() was called outside a flow run or task run")
 
 

@@ -1,0 +1,1 @@
+"""``prefect.utilities``'s import paths that user code writes (``annotations``)."""
