@@ -10,8 +10,10 @@ from __future__ import annotations
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fluvial import concurrency as conc
+from fluvial.cli._terminal import safe
 
 __all__ = ["concurrency_limit"]
 
@@ -39,8 +41,8 @@ def create(tag: str, limit: int, slot_decay_per_second: float | None) -> None:
     try:
         conc.set_limit(tag, limit, slot_decay_per_second=slot_decay_per_second)
     except (TypeError, ValueError) as exc:
-        raise click.BadParameter(str(exc)) from exc
-    msg = f"Concurrency limit {tag!r} set to {limit}"
+        raise click.BadParameter(safe(exc)) from exc
+    msg = f"Concurrency limit {safe(repr(tag))} set to {limit}"
     if limit == 0:
         msg += " (the tag is blocked: its tasks wait)"
     click.echo(msg + ".")
@@ -55,7 +57,7 @@ def ls() -> None:
     manager = conc.get_slot_manager()
     for rec in conc.list_limits():
         stats = manager.statistics(rec.tag)
-        table.add_row(rec.tag, str(rec.limit), str(stats.active), _decay(rec.slot_decay_per_second))
+        table.add_row(Text(safe(rec.tag)), str(rec.limit), str(stats.active), _decay(rec.slot_decay_per_second))
     _console().print(table)
 
 
@@ -65,15 +67,15 @@ def inspect(tag: str) -> None:
     """Show TAG's limit, slots in use, holders and waiters."""
     rec = conc.get_limit(tag)
     if rec is None:
-        raise click.ClickException(f"No concurrency limit on tag {tag!r}.")
+        raise click.ClickException(f"No concurrency limit on tag {safe(repr(tag))}.")
     stats = conc.get_slot_manager().statistics(tag)
-    table = Table(title=f"Concurrency limit {tag!r}", show_header=False)
+    table = Table(title=Text(f"Concurrency limit {safe(repr(tag))}"), show_header=False)
     table.add_column("field")
     table.add_column("value")
     for k, v in (("tag", tag), ("limit", rec.limit), ("active slots", stats.active),
                  ("holders", stats.holders), ("waiters", stats.waiters),
                  ("slot decay", _decay(rec.slot_decay_per_second))):
-        table.add_row(k, str(v))
+        table.add_row(k, Text(safe(v)))
     _console().print(table)
 
 
@@ -82,9 +84,9 @@ def inspect(tag: str) -> None:
 def reset(tag: str) -> None:
     """Free every slot of TAG on this machine."""
     if conc.get_limit(tag) is None:
-        raise click.ClickException(f"No concurrency limit on tag {tag!r}.")
+        raise click.ClickException(f"No concurrency limit on tag {safe(repr(tag))}.")
     conc.reset(tag)
-    click.echo(f"Freed every slot of {tag!r}.")
+    click.echo(f"Freed every slot of {safe(repr(tag))}.")
 
 
 @concurrency_limit.command()
@@ -92,5 +94,5 @@ def reset(tag: str) -> None:
 def delete(tag: str) -> None:
     """Remove the limit on TAG."""
     if not conc.delete_limit(tag):
-        raise click.ClickException(f"No concurrency limit on tag {tag!r}.")
-    click.echo(f"Deleted concurrency limit {tag!r}.")
+        raise click.ClickException(f"No concurrency limit on tag {safe(repr(tag))}.")
+    click.echo(f"Deleted concurrency limit {safe(repr(tag))}.")

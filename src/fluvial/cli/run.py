@@ -94,12 +94,14 @@ def _import_file(path: Path, name: str) -> ModuleType:
 
 def report(state: Any) -> None:
     """Print a finished flow run's result, or its failure (exit status 1)."""
+    from fluvial.cli._terminal import safe
+
     if state.is_completed():
         result = state.result()
         if result is not None:
-            click.echo(repr(result))
+            click.echo(safe(repr(result), lines=True))
         return
-    click.echo(f"Flow run ended {state.name}: {state.message}", err=True)
+    click.echo(safe(f"Flow run ended {state.name}: {state.message}", lines=True), err=True)
     sys.exit(1)
 
 

@@ -5,6 +5,7 @@
     fluvial runs logs RUN_ID
 
 RUN_ID may be any unique prefix of a flow run id, or `latest`. Reads the store only.
+Everything printed from the record goes through :func:`fluvial.cli._terminal.safe`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial.cli._terminal import safe
 from fluvial.store import StoreError, queries
 
 __all__ = ["runs"]
@@ -60,13 +62,15 @@ def _duration(seconds: float | None) -> str:
 def _state(state_type: str | None, state_name: str | None) -> Text:
     if state_type is None:
         return Text("-", style="dim")
-    label = state_name or state_type.title()
+    label = safe(state_name or state_type.title())
     return Text(label, style=_STATE_STYLES.get(state_type, ""))
 
 
-def _field(console: Console, label: str, value: str | Text | None) -> None:
-    """One ``label value`` line; user text is never read as rich markup."""
-    console.print(Text.assemble(f"  {label:<12}", value if value is not None else "-"))
+def _field(console: Console, label: str, value: str | Text | None, *, lines: bool = False) -> None:
+    """One ``label value`` line; user text is never read as rich markup, and its control
+    characters are escaped."""
+    shown = value if isinstance(value, Text) else safe("-" if value is None else value, lines=lines)
+    console.print(Text.assemble(f"  {label:<12}", shown))
 
 
 def _resolve(run_id: str) -> UUID:
@@ -79,7 +83,7 @@ def _resolve(run_id: str) -> UUID:
             return newest[0].id
         return queries.resolve_run_id(run_id)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(safe(exc)) from exc
 
 
 @click.group()
@@ -96,7 +100,7 @@ def ls(flow_name: str | None, state: str | None, limit: int) -> None:
     try:
         records = queries.list_flow_runs(flow_name=flow_name, state=state, limit=limit)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(safe(exc)) from exc
     console = _console()
     if not records:
         console.print("No flow runs recorded.")
@@ -111,8 +115,8 @@ def ls(flow_name: str | None, state: str | None, limit: int) -> None:
     for run in records:
         table.add_row(
             str(run.id)[:8],
-            Text(run.flow_name or "-"),
-            Text(run.name or "-"),
+            Text(safe(run.flow_name or "-")),
+            Text(safe(run.name or "-")),
             _state(run.state_type, run.state_name),
             _time(run.start_time),
             _duration(run.duration),
@@ -130,14 +134,14 @@ def inspect(run_id: str) -> None:
         history = queries.state_history(flow_run_id)
         tasks = queries.task_runs(flow_run_id)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(safe(exc)) from exc
     console = _console()
     console.print(Text.assemble(("Flow run ", "bold"), (str(run.id), "bold")))
     _field(console, "flow", run.flow_name)
     _field(console, "name", run.name)
     _field(console, "state", _state(run.state_type, run.state_name))
     if run.state_message:
-        _field(console, "message", run.state_message)
+        _field(console, "message", run.state_message, lines=True)
     _field(console, "start", _time(run.start_time))
     _field(console, "duration", _duration(run.duration))
     _field(console, "driver", f"pid {run.pid} on {run.hostname}")
@@ -146,7 +150,7 @@ def inspect(run_id: str) -> None:
     if run.parameters:
         _field(console, "parameters", "")
         for name, value in run.parameters.items():
-            console.print(Text(f"    {name} = {value}"))
+            console.print(Text(safe(f"    {name} = {value}", lines=True)))
 
     console.print()
     console.print(Text("State history", style="bold"))
@@ -155,7 +159,8 @@ def inspect(run_id: str) -> None:
     states.add_column("state")
     states.add_column("message")
     for state in history:
-        states.add_row(_time(state.ts), _state(state.type, state.name), Text(state.message or ""))
+        states.add_row(_time(state.ts), _state(state.type, state.name),
+                       Text(safe(state.message or "", lines=True)))
     console.print(states)
 
     console.print()
@@ -168,7 +173,7 @@ def inspect(run_id: str) -> None:
     table.add_column("duration", justify="right", no_wrap=True)
     for task in tasks:
         table.add_row(
-            Text(task.name or "-"),
+            Text(safe(task.name or "-")),
             _state(task.state_type, task.state_name),
             _duration(task.duration),
         )
@@ -178,7 +183,8 @@ def inspect(run_id: str) -> None:
         console.print()
         console.print(Text("Failures", style="bold red"))
         for task in failed:
-            console.print(Text.assemble((f"{task.name}: ", "bold"), task.state_message or ""))
+            console.print(Text.assemble((f"{safe(task.name)}: ", "bold"),
+                                        safe(task.state_message or "", lines=True)))
 
 
 @runs.command()
@@ -189,14 +195,14 @@ def logs(run_id: str) -> None:
     try:
         records = queries.logs(flow_run_id)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(safe(exc)) from exc
     console = _console()
     if not records:
         console.print("No logs recorded for this run.")
         return
     for record in records:
-        source = record.task_run_name or "flow"
-        level = logging.getLevelName(record.level)
+        source = safe(record.task_run_name or "flow")
+        level = safe(logging.getLevelName(record.level))
         console.print(
             Text.assemble(
                 (_time(record.ts), "dim"),
@@ -204,7 +210,7 @@ def logs(run_id: str) -> None:
                 (f"{level:<8}", ""),
                 " ",
                 (f"[{source}] ", "bold"),
-                record.message,
+                safe(record.message, lines=True),
             )
         )
 
@@ -224,12 +230,12 @@ def retry(run_id: str) -> None:
     record = queries.get_flow_run(flow_run_id)
     if record.state_type not in ("FAILED", "CRASHED"):
         raise click.ClickException(
-            f"flow run {flow_run_id} ended {record.state_name}; only failed or crashed runs "
+            f"flow run {flow_run_id} ended {safe(record.state_name)}; only failed or crashed runs "
             "can be retried")
     try:
         inputs = load_run_inputs(flow_run_id)
     except LookupError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(safe(exc)) from None
     if inputs.source_file is None:
         raise click.ClickException(f"the flow of run {flow_run_id} was not defined in a file")
     flow_obj = find_flow(inputs.source_file, inputs.function_name, inputs.flow_name,
