@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future as _CfFuture
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,14 +57,14 @@ _MAX_BATCH = 512
 class _Pool:
     """One executor with the shared memory its workers report into."""
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, initializer: bytes | None = None) -> None:
         ctx = multiprocessing.get_context("forkserver")
         self.counter = ctx.Value("i", 0)
         self.running = ctx.Array("q", max_workers, lock=False)  # run seq per worker slot
         self.pids = ctx.Array("q", max_workers, lock=False)
         self.executor = ProcessPoolExecutor(
             max_workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(self.counter, self.running, self.pids),
+            initargs=(self.counter, self.running, self.pids, initializer),
         )
         self.crashed: dict[int, str] | None = None  # seq -> cause, once the pool broke
 
@@ -92,11 +93,33 @@ def _describe_exit(code: int) -> str:
 
 
 class ProcessPoolTaskRunner(LocalTaskRunner):
-    """Run tasks in ``max_workers`` local processes (default: the CPU count)."""
+    """Run tasks in ``max_workers`` local processes (default: the CPU count).
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    ``initializer(*initargs)`` runs once in every worker process the runner starts
+    (as ``concurrent.futures.ProcessPoolExecutor``'s); it travels with cloudpickle, so a
+    function defined in ``__main__`` works. If it raises, the runs sent to that worker
+    end ``Crashed`` with a message naming it (the pool is not retried forever)."""
+
+    def __init__(self, max_workers: int | None = None,
+                 initializer: Callable[..., Any] | None = None,
+                 initargs: tuple[Any, ...] = ()) -> None:
         super().__init__()
         self.max_workers = checked_max_workers(max_workers, os.cpu_count() or 1)
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, got {initializer!r}")
+        if not isinstance(initargs, tuple):
+            raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
+        self.initializer = initializer
+        self.initargs = initargs
+        self._initializer_blob: bytes | None = None
+        if initializer is not None:
+            try:
+                self._initializer_blob = cloudpickle.dumps((initializer, initargs))
+            except Exception as exc:
+                raise SerializationFailure(
+                    f"ProcessPoolTaskRunner: initializer {_name_of(initializer)} or its "
+                    f"initargs cannot be pickled to send them to the worker processes: {exc}"
+                ) from exc
         self._lock = threading.Lock()
         self._ready: deque[tuple[Submission, Future]] = deque()
         self._inflight = 0
@@ -107,13 +130,13 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._check_pickle = PickleCheck()
 
     def duplicate(self) -> ProcessPoolTaskRunner:
-        return ProcessPoolTaskRunner(self.max_workers)
+        return ProcessPoolTaskRunner(self.max_workers, self.initializer, self.initargs)
 
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
 
     def _start(self) -> None:
-        self._pool = _Pool(self.max_workers)
+        self._pool = _Pool(self.max_workers, self._initializer_blob)
 
     def _shutdown(self, wait: bool) -> None:
         pool, self._pool = self._pool, None
@@ -197,7 +220,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             crashed = pool.diagnose()
             if self._pool is pool:  # first batch to notice: replace the pool
                 pool.executor.shutdown(wait=False)
-                self._pool = _Pool(self.max_workers)
+                self._pool = _Pool(self.max_workers, self._initializer_blob)
         retry = []
         for seq, sub, future in batch:
             cause = crashed.get(seq)
@@ -275,15 +298,29 @@ def _unpicklable_message(sub: Submission, exc: Exception) -> str:
 
 _slot = -1
 _running: Any = None
+_init_error: str | None = None  # why the user's initializer failed in this worker
 
 
-def _init_worker(counter: Any, running: Any, pids: Any) -> None:
-    global _slot, _running
+def _name_of(fn: Any) -> str:
+    return repr(getattr(fn, "__qualname__", None) or fn)
+
+
+def _init_worker(counter: Any, running: Any, pids: Any, initializer: bytes | None) -> None:
+    global _slot, _running, _init_error
     with counter.get_lock():
         _slot = counter.value % len(pids)
         counter.value += 1
     pids[_slot] = os.getpid()
     _running = running
+    if initializer is None:
+        return
+    fn: Any = None
+    try:
+        fn, initargs = cloudpickle.loads(initializer)
+        fn(*initargs)
+    except Exception as exc:  # noqa: BLE001 - reported with every run sent to this worker
+        _init_error = (f"the initializer {_name_of(fn)} of ProcessPoolTaskRunner raised in "
+                       f"worker process {os.getpid()}: {type(exc).__name__}: {exc}")
 
 
 _worker_tasks: dict[str, Any] = {}  # tasks this worker has unpickled, by token
@@ -294,12 +331,16 @@ def _run_batch(payload: bytes) -> bytes:
     for token, blob in tasks.items():
         if token not in _worker_tasks:
             _worker_tasks[token] = cloudpickle.loads(blob)
-    states = []
+    states: list[State] = []
     runs = []
     durations: dict[str, float] = {}
     for seq, token, detached, upstream_states, n_data in items:
         task_run = TaskRun.attached(_worker_tasks[token], detached)
         runs.append(task_run)
+        if _init_error is not None:
+            message = f"Task run {task_run.name!r} crashed: {_init_error}"
+            states.append(Crashed(CrashedRun(message), message))
+            continue
         _running[_slot] = seq
         start = time.perf_counter()
         try:
