@@ -12,6 +12,7 @@ from fluvial import flow, task
 from fluvial.exceptions import SerializationFailure
 from fluvial.runners import ProcessPoolTaskRunner
 
+
 def record_start(directory: str, label: str) -> None:
     """The initializer: note this process, once, and configure it."""
     with open(Path(directory) / f"{os.getpid()}.init", "a") as fh:
