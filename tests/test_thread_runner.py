@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from fluvial import flow, task
-from fluvial.engine.submission import prepare
+from fluvial.orchestration.submission import prepare
 from fluvial.runners import TaskRunner, ThreadPoolTaskRunner
 from fluvial.runs import TaskRun
 

@@ -22,3 +22,12 @@ def test_ruff():
 def test_mypy_on_the_package():
     out = _run("mypy")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_import_layers():
+    """The layer contract in pyproject.toml ([tool.importlinter]): each layer imports
+    only from the layers below it (docs/design.md, "Layers")."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr

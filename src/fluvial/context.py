@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from fluvial.exceptions import MissingContextError
 
 if TYPE_CHECKING:
-    from fluvial.engine.tracking import RunTracker
     from fluvial.flows import Flow
+    from fluvial.orchestration.tracking import RunTracker
     from fluvial.runners.base import TaskRunner
     from fluvial.runs import FlowRun, TaskRun
     from fluvial.tasks import Task

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from fluvial.engine.parameters import ParameterValidator
+from fluvial.orchestration.parameters import ParameterValidator
 from fluvial.runners.base import TaskRunner
 
 __all__ = ["Flow", "flow"]
@@ -107,7 +107,7 @@ class Flow(Generic[P, R]):
         return template.format(**parameters)
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        from fluvial.engine.flow_engine import run_flow
+        from fluvial.orchestration.flow_engine import run_flow
 
         if self.is_async:
             return asyncio.to_thread(run_flow, self, args, kwargs, return_state)

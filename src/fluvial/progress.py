@@ -14,8 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fluvial.engine.tracking import RunTracker
     from fluvial.futures import Future
+    from fluvial.orchestration.tracking import RunTracker
 
 __all__ = ["ProgressDisplay", "progress_enabled"]
 

@@ -1,7 +1,8 @@
 """The records of one flow run and one task run, as hooks and ``get_run_context`` see them.
 
 A ``TaskRun`` is also what a runner ships to a worker: the task, its (templated)
-arguments, its tags and ids. It is kept small and picklable; names and bound
+arguments, its tags and ids. A ``Submission`` is what the driver hands a runner: a
+task run and the futures it waits on. It is kept small and picklable; names and bound
 parameters are computed only when someone asks for them.
 """
 
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fluvial.flows import Flow
+    from fluvial.futures import Future
     from fluvial.tasks import Task
 
-__all__ = ["FlowRun", "TaskRun"]
+__all__ = ["FlowRun", "Submission", "TaskRun"]
 
 
 def bind_parameters(fn: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -97,6 +99,17 @@ class TaskRun:
 
     def __repr__(self) -> str:
         return f"TaskRun(name={self.name!r}, id={self.id})"
+
+
+class Submission:
+    """One task run ready to hand to a runner: its upstream futures (data first)."""
+
+    __slots__ = ("task_run", "upstreams", "n_data")
+
+    def __init__(self, task_run: TaskRun, upstreams: list[Future], n_data: int) -> None:
+        self.task_run = task_run
+        self.upstreams = upstreams
+        self.n_data = n_data
 
 
 class FlowRun:

@@ -19,17 +19,17 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
-from fluvial.engine.recording import record_task_run
-from fluvial.engine.submission import (
+from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
+from fluvial.futures import Future, FutureList
+from fluvial.orchestration.recording import record_task_run
+from fluvial.orchestration.submission import (
     current_runner,
     effective_tags,
     prepare,
     wait_for_futures,
 )
-from fluvial.engine.task_engine import retry_delay_jittered, run_task
-from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
-from fluvial.futures import Future, FutureList
 from fluvial.runs import TaskRun
+from fluvial.worker.task_engine import retry_delay_jittered, run_task
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 

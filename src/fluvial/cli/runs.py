@@ -224,7 +224,7 @@ def retry(run_id: str) -> None:
     (``persist_result=True``) end ``Cached`` instead of computing again.
     """
     from fluvial.cli.run import find_flow, report
-    from fluvial.engine.resume import load_run_inputs, resuming
+    from fluvial.orchestration.resume import load_run_inputs, resuming
 
     flow_run_id = _resolve(run_id)
     record = queries.get_flow_run(flow_run_id)

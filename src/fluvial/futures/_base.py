@@ -19,7 +19,7 @@ from uuid import UUID
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
-    from fluvial.engine.tracking import RunTracker
+    from fluvial.orchestration.tracking import RunTracker
     from fluvial.runs import TaskRun
 
 __all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as_completed", "wait"]

@@ -1,7 +1,7 @@
 """The task-runner contract, and the dependency gate shared by the local runners.
 
 A runner moves work and data; it does not implement retries, caching, timeouts or
-hooks (``fluvial.engine`` does, on the worker). The contract is small:
+hooks (``fluvial.worker`` does, where the task runs). The contract is small:
 
 * ``start()`` / ``shutdown()`` (or use it as a context manager);
 * ``submit(submission, tracker) -> Future`` — hand over one task run with the futures
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
-from fluvial.runners.admission import Admission
+from fluvial.orchestration.admission import Admission
 
 if TYPE_CHECKING:
     from fluvial.context import FlowRunContext
-    from fluvial.engine.submission import Submission
-    from fluvial.engine.tracking import RunTracker
+    from fluvial.orchestration.tracking import RunTracker
+    from fluvial.runs import Submission
 
 __all__ = ["LocalTaskRunner", "TaskRunner", "checked_max_workers", "require_extra",
            "when_settled"]

@@ -27,7 +27,6 @@ import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import RunnerError
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import (
@@ -37,9 +36,10 @@ from fluvial.runners.remote import (
     picklable_state,
 )
 from fluvial.states import State, StateType
+from fluvial.worker.task_engine import run_task
 
 if TYPE_CHECKING:
-    from fluvial.engine.submission import Submission
+    from fluvial.runs import Submission
 
 __all__ = ["DaskTaskRunner", "get_async_dask_client", "get_dask_client"]
 

@@ -36,17 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
 from fluvial.runners.remote import PickleCheck, picklable_state
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
+from fluvial.worker.task_engine import run_task
 
 if TYPE_CHECKING:
-    from fluvial.engine.submission import Submission
-    from fluvial.engine.tracking import RunTracker
+    from fluvial.orchestration.tracking import RunTracker
+    from fluvial.runs import Submission
 
 __all__ = ["ProcessPoolTaskRunner"]
 

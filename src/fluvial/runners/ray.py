@@ -28,16 +28,16 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from fluvial.engine.task_engine import run_task
 from fluvial.exceptions import RunnerError
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
+from fluvial.worker.task_engine import run_task
 
 if TYPE_CHECKING:
-    from fluvial.engine.submission import Submission
     from fluvial.futures import Future
+    from fluvial.runs import Submission
 
 __all__ = ["RayTaskRunner", "remote_options"]
 

@@ -16,19 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from fluvial.engine.arguments import ATOMIC as _ATOMIC
-from fluvial.engine.arguments import Upstream
-from fluvial.engine.task_engine import upstream_failure
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
-from fluvial.runners.admission import Admission
+from fluvial.orchestration.admission import Admission
 from fluvial.runners.base import TaskRunner, when_settled
 from fluvial.states import Crashed, Failed, State, StateType
+from fluvial.worker.arguments import ATOMIC as _ATOMIC
+from fluvial.worker.arguments import Upstream
+from fluvial.worker.task_engine import upstream_failure
 
 if TYPE_CHECKING:
-    from fluvial.engine.submission import Submission
-    from fluvial.engine.tracking import RunTracker
-    from fluvial.runs import TaskRun
+    from fluvial.orchestration.tracking import RunTracker
+    from fluvial.runs import Submission, TaskRun
 
 __all__ = [
     "PickleCheck",

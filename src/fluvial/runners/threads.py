@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from fluvial.context import _flow_run
-from fluvial.engine.task_engine import run_task
 from fluvial.futures import Future
 from fluvial.futures._base import worker_thread
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
 from fluvial.states import Crashed
+from fluvial.worker.task_engine import run_task
 
 if TYPE_CHECKING:
-    from fluvial.engine.submission import Submission
+    from fluvial.runs import Submission
 
 __all__ = ["ThreadPoolTaskRunner", "default_runner"]
 

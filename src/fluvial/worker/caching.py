@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ __all__ = [
     "CacheSession",
     "compute_key",
     "persist",
+    "persist_key",
     "persist_key_for",
     "read",
     "session",
@@ -103,8 +105,6 @@ def session(task: Any, task_run: TaskRun, key: str | None) -> Iterator[CacheSess
 def persist_key_for(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str:
     """Where a persisted result (without a cache key) is stored: a key a retry of the
     flow run can find again, or the run id when the inputs cannot be hashed."""
-    from fluvial.engine.resume import persist_key
-
     try:
         return persist_key(task_run, bind_parameters(task.fn, args, kwargs))
     except TypeError:
@@ -150,6 +150,16 @@ def persist(task: Any, task_run: TaskRun, key: str | None, state: State) -> Stat
         error.__cause__ = exc
         return st.Failed(error)
     return state
+
+
+def persist_key(task_run: TaskRun, inputs: dict[str, Any]) -> str:
+    """The storage key of a persisted result: lineage, task identity and inputs."""
+    from fluvial.serialization import hash_inputs
+
+    lineage = task_run.lineage_id or task_run.flow_run_id or task_run.id
+    digest = hashlib.sha256(f"{lineage}|{task_run.task.task_key}|".encode())
+    digest.update(hash_inputs(inputs).encode())
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

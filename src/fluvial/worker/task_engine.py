@@ -23,15 +23,15 @@ from typing import Any
 
 from fluvial import states as st
 from fluvial.context import TaskRunContext, _flow_run, _task_run
-from fluvial.engine import caching
-from fluvial.engine.arguments import resolve_call
-from fluvial.engine.hooks import call_hooks
-from fluvial.engine.timeouts import call_with_timeout, run_coroutine
 from fluvial.exceptions import TaskTimeoutError, UpstreamTaskError
 from fluvial.futures import Future
 from fluvial.logging import print_as_log
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
+from fluvial.worker import caching
+from fluvial.worker.arguments import resolve_call
+from fluvial.worker.hooks import call_hooks
+from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
 __all__ = ["run_task", "upstream_failure"]
 

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _task_run
-from fluvial.engine.arguments import ATOMIC
-from fluvial.engine.hooks import call_hooks
-from fluvial.engine.recording import open_recorder, record_flow_start, record_flow_state
-from fluvial.engine.resume import current_lineage, save_run_inputs
-from fluvial.engine.timeouts import call_with_timeout, run_coroutine
-from fluvial.engine.tracking import RunTracker
 from fluvial.exceptions import FlowTimeoutError, TaskTimeoutError
 from fluvial.futures import Future
 from fluvial.logging import configure_console, print_as_log
+from fluvial.orchestration.recording import open_recorder, record_flow_start, record_flow_state
+from fluvial.orchestration.resume import current_lineage, save_run_inputs
+from fluvial.orchestration.tracking import RunTracker
 from fluvial.runs import FlowRun
 from fluvial.states import State, StateType
+from fluvial.worker.arguments import ATOMIC
+from fluvial.worker.hooks import call_hooks
+from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
 if TYPE_CHECKING:
     from fluvial.flows import Flow

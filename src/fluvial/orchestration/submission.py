@@ -12,27 +12,17 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from fluvial.context import _flow_run, current_tags
-from fluvial.engine.arguments import extract, extract_call
 from fluvial.futures import Future
+from fluvial.runs import Submission
+from fluvial.worker.arguments import extract, extract_call
 
 if TYPE_CHECKING:
-    from fluvial.engine.tracking import RunTracker
+    from fluvial.orchestration.tracking import RunTracker
     from fluvial.runners.base import TaskRunner
     from fluvial.runs import TaskRun
     from fluvial.tasks import Task
 
-__all__ = ["Submission", "current_runner", "prepare"]
-
-
-class Submission:
-    """One task run ready to hand to a runner: its upstream futures (data first)."""
-
-    __slots__ = ("task_run", "upstreams", "n_data")
-
-    def __init__(self, task_run: TaskRun, upstreams: list[Future], n_data: int) -> None:
-        self.task_run = task_run
-        self.upstreams = upstreams
-        self.n_data = n_data
+__all__ = ["current_runner", "prepare"]
 
 
 def wait_for_futures(task: Task, wait_for: Iterable[Any] | None) -> list[Future]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from fluvial.engine.recording import record_task_run
+from fluvial.orchestration.recording import record_task_run
 from fluvial.states import StateType
 
 if TYPE_CHECKING:

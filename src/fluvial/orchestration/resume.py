@@ -3,7 +3,8 @@
 When the run record is on, a flow run leaves ``$FLUVIAL_HOME/runs/<id>.pkl`` behind: the
 file and name of its flow, its parameters (cloudpickle) and its *lineage* — the id of
 the first run in a chain of retries. Task runs with ``persist_result=True`` store their
-result under a key made of the lineage, the task and its inputs, so a retry of the run
+result under a key made of the lineage, the task and its inputs
+(``fluvial.worker.caching.persist_key``), so a retry of the run
 (same lineage) finds the results of the task runs that completed and ends them
 ``Cached`` instead of computing them again; everything else runs.
 """
@@ -11,7 +12,6 @@ result under a key made of the lineage, the task and its inputs, so a retry of t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import os
 import tempfile
@@ -26,9 +26,9 @@ import cloudpickle
 
 if TYPE_CHECKING:
     from fluvial.flows import Flow
-    from fluvial.runs import FlowRun, TaskRun
+    from fluvial.runs import FlowRun
 
-__all__ = ["RunInputs", "load_run_inputs", "persist_key", "resuming", "save_run_inputs"]
+__all__ = ["RunInputs", "load_run_inputs", "resuming", "save_run_inputs"]
 
 _resume_lineage: ContextVar[uuid.UUID | None] = ContextVar("fluvial_resume_lineage",
                                                            default=None)
@@ -101,13 +101,3 @@ def load_run_inputs(flow_run_id: uuid.UUID) -> RunInputs:
         raise LookupError(f"flow run {flow_run_id} left no inputs to retry with ({path} is "
                           "missing: was it run with FLUVIAL_STORE=off?)") from None
     return RunInputs(**record)
-
-
-def persist_key(task_run: TaskRun, inputs: dict[str, Any]) -> str:
-    """The storage key of a persisted result: lineage, task identity and inputs."""
-    from fluvial.serialization import hash_inputs
-
-    lineage = task_run.lineage_id or task_run.flow_run_id or task_run.id
-    digest = hashlib.sha256(f"{lineage}|{task_run.task.task_key}|".encode())
-    digest.update(hash_inputs(inputs).encode())
-    return digest.hexdigest()
