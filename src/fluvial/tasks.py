@@ -250,7 +250,7 @@ class Task(Generic[P, R]):
         ctx = _flow_run.get()
         flow_run_id = ctx.flow_run.id if ctx is not None else None
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
-        recorder = ctx.tracker.recorder if ctx is not None else None
+        recorder = ctx.tracker.recorder if ctx is not None and ctx.tracker is not None else None
         sub = prepare(task_run, wait_for_futures(self, wait_for))
         for upstream in sub.upstreams:
             upstream.wait()

@@ -70,8 +70,8 @@ def _prepare_cache_context(task_run: TaskRun) -> None:
 def current_runner() -> tuple[TaskRunner, RunTracker | None, Any]:
     """The runner, tracker and flow run id that new task runs belong to."""
     ctx = _flow_run.get()
-    if ctx is not None:
-        return ctx.task_runner, ctx.tracker, ctx.flow_run.id
+    if ctx is not None and ctx.task_runner is not None:  # None: a context carried by
+        return ctx.task_runner, ctx.tracker, ctx.flow_run.id  # with_context, no runner
     from fluvial.runners.threads import default_runner
 
     return default_runner(), None, None
