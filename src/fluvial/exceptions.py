@@ -16,7 +16,10 @@ The tree::
     ├── FailedRun                                        a failed state that carries no exception
     ├── MissingContextError           (also RuntimeError) a run-only API was used outside a run
     ├── RunnerError                   (also RuntimeError) a task runner is misused or unreachable
-    └── MissingDependencyError        (also ImportError) an optional extra is not installed
+    ├── MissingDependencyError        (also ImportError) an optional extra is not installed
+    └── BlockError                                       a block cannot be saved or loaded
+        ├── BlockNotFoundError        (also LookupError) no block (or block type) by that name
+        └── EncryptionKeyError                           the key for secret fields is missing or wrong
 
 Backend errors are translated where they enter fluvial and re-raised ``from`` the
 original, so a worker's traceback stays reachable as ``__cause__``.
@@ -83,6 +86,18 @@ class RunnerError(FluvialError, RuntimeError):
 
 class MissingDependencyError(FluvialError, ImportError):
     """An optional dependency is not installed; the message gives the install command."""
+
+
+class BlockError(FluvialError):
+    """A block cannot be saved, loaded or built from what is stored."""
+
+
+class BlockNotFoundError(BlockError, LookupError):
+    """No block document, or no block type, by the given name."""
+
+
+class EncryptionKeyError(BlockError):
+    """The key that encrypts secret block fields is missing, malformed or not the one used."""
 
 
 class RemoteTraceback(Exception):

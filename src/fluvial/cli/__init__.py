@@ -3,15 +3,23 @@
     fluvial run path/to/file.py:flow_name --param key=value ...
     fluvial runs ls | inspect RUN_ID | logs RUN_ID
     fluvial concurrency-limit create TAG N | ls | inspect TAG | reset TAG | delete TAG
+    fluvial variable set | get | ls | inspect | unset
+    fluvial block ls | inspect SLUG/NAME | delete | register -m MODULE | type ls
+    fluvial artifact ls | inspect KEY [--all-versions] | delete KEY
+    fluvial asset ls | inspect KEY
 """
 
 from __future__ import annotations
 
 import click
 
+from fluvial.cli.artifacts import artifact
+from fluvial.cli.assets import asset
+from fluvial.cli.blocks import block
 from fluvial.cli.concurrency import concurrency_limit
 from fluvial.cli.run import run
 from fluvial.cli.runs import runs
+from fluvial.cli.variables import variable
 
 __all__ = ["main"]
 
@@ -25,3 +33,7 @@ def main() -> None:
 main.add_command(run)
 main.add_command(runs)
 main.add_command(concurrency_limit)
+main.add_command(variable)
+main.add_command(block)
+main.add_command(artifact)
+main.add_command(asset)

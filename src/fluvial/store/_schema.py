@@ -231,7 +231,77 @@ def _v3_worker_runs(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments, _v3_worker_runs]
+
+def _v4_catalog(conn: Any) -> None:
+    """The catalog: variables, blocks, artifacts, assets (see :mod:`fluvial.store.catalog`)."""
+    statements = [
+        """CREATE TABLE variables (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        """CREATE TABLE block_types (
+            slug TEXT PRIMARY KEY,
+            class_path TEXT NOT NULL,
+            schema TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        """CREATE TABLE block_documents (
+            id TEXT PRIMARY KEY,
+            block_type_slug TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (block_type_slug, name)
+        )""",
+        """CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            key TEXT,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            description TEXT,
+            flow_run_id TEXT,
+            task_run_id TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX ix_artifacts_key ON artifacts (key, created)",
+        "CREATE INDEX ix_artifacts_flow_run ON artifacts (flow_run_id, created)",
+        """CREATE TABLE assets (
+            key TEXT PRIMARY KEY,
+            properties TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        """CREATE TABLE asset_materializations (
+            seq INTEGER PRIMARY KEY,
+            asset_key TEXT NOT NULL,
+            flow_run_id TEXT,
+            task_run_id TEXT,
+            task_name TEXT,
+            status TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            ts REAL NOT NULL
+        )""",
+        "CREATE INDEX ix_asset_materializations_key ON asset_materializations (asset_key, ts)",
+        """CREATE TABLE asset_edges (
+            upstream_key TEXT NOT NULL,
+            downstream_key TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            PRIMARY KEY (upstream_key, downstream_key)
+        )""",
+        "CREATE INDEX ix_asset_edges_downstream ON asset_edges (downstream_key)",
+    ]
+    dialect = dialect_of(conn)
+    for statement in statements:
+        conn.execute(ddl(statement, dialect))
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments, _v3_worker_runs, _v4_catalog]
 
 
 def _has_version_table(conn: Any) -> bool:
