@@ -231,7 +231,6 @@ def _v3_worker_runs(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
-
 def _v4_catalog(conn: Any) -> None:
     """The catalog: variables, blocks, artifacts, assets (see :mod:`fluvial.store.catalog`)."""
     statements = [
@@ -300,6 +299,7 @@ def _v4_catalog(conn: Any) -> None:
     dialect = dialect_of(conn)
     for statement in statements:
         conn.execute(ddl(statement, dialect))
+
 
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments, _v3_worker_runs, _v4_catalog]
 
