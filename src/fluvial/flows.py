@@ -44,18 +44,33 @@ class Flow(Generic[P, R]):
         result_serializer: str | None = None,
         result_storage: Any = None,
     ) -> None:
-        from fluvial.tasks import _as_hooks, _check_number
+        from fluvial._options import (
+            as_hooks,
+            check_flag,
+            check_number,
+            check_result_serializer,
+            check_result_storage,
+            check_text,
+        )
 
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         owner = f"flow {self.name!r}"
-        _check_number(owner, "retries", retries, allow_none=False, integer=True)
-        _check_number(owner, "retry_delay_seconds", retry_delay_seconds, allow_none=False)
-        _check_number(owner, "timeout_seconds", timeout_seconds)
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"{owner}: timeout_seconds must be > 0, got {timeout_seconds!r}")
+        check_number(owner, "retries", retries, allow_none=False, integer=True)
+        check_number(owner, "retry_delay_seconds", retry_delay_seconds, allow_none=False)
+        check_number(owner, "timeout_seconds", timeout_seconds, positive=True)
+        check_text(owner, "version", version)
+        check_text(owner, "description", description)
+        check_flag(owner, "validate_parameters", validate_parameters, allow_none=False)
+        check_flag(owner, "log_prints", log_prints)
+        check_flag(owner, "persist_result", persist_result)
+        check_result_serializer(owner, result_serializer)
+        check_result_storage(owner, result_storage)
+        if flow_run_name is not None and not (isinstance(flow_run_name, str)
+                                              or callable(flow_run_name)):
+            raise TypeError(f"{owner}: flow_run_name must be a string template or a callable")
         if isinstance(task_runner, type):
             task_runner = task_runner()
         if task_runner is not None and not isinstance(task_runner, TaskRunner):
@@ -68,8 +83,8 @@ class Flow(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.validate_parameters = validate_parameters
         self.log_prints = log_prints
-        self.on_completion = _as_hooks(owner, "on_completion", on_completion)
-        self.on_failure = _as_hooks(owner, "on_failure", on_failure)
+        self.on_completion = as_hooks(owner, "on_completion", on_completion)
+        self.on_failure = as_hooks(owner, "on_failure", on_failure)
         self.flow_run_name = flow_run_name
         self.persist_result = persist_result
         self.result_serializer = result_serializer

@@ -17,6 +17,16 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from fluvial._options import as_hooks as _as_hooks
+from fluvial._options import (
+    as_tags,
+    check_callable,
+    check_flag,
+    check_result_serializer,
+    check_result_storage,
+    check_text,
+)
+from fluvial._options import check_number as _check_number
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
@@ -61,36 +71,15 @@ def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     return _hash(context, arguments)
 
 
-def _as_hooks(owner: str, option: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
-    if hooks is None:
-        return ()
-    if callable(hooks):
-        hooks = [hooks]
-    hooks = tuple(hooks)
-    for hook in hooks:
-        if not callable(hook):
-            raise TypeError(f"{owner}: {option} hooks must be callables, got {hook!r}")
-    return hooks
-
-
-def _check_number(owner: str, option: str, value: Any, *, allow_none: bool = True,
-                  integer: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise TypeError(f"{owner}: {option} must be {'an int' if integer else 'a number'}, "
-                        f"got {value!r}")
-    if value < 0:
-        raise ValueError(f"{owner}: {option} must be >= 0, got {value!r}")
-
-
 def _retry_delays(owner: str, retries: int, delay: Any) -> tuple[float, ...]:
     if callable(delay):
         delay = delay(retries)
     if isinstance(delay, (int, float)) and not isinstance(delay, bool):
         _check_number(owner, "retry_delay_seconds", delay)
         return (float(delay),)
+    if isinstance(delay, (str, bytes)) or not isinstance(delay, Iterable):
+        raise TypeError(f"{owner}: retry_delay_seconds must be a number, a list of numbers or "
+                        f"a callable returning one, got {delay!r}")
     delays = tuple(delay)
     for d in delays:
         _check_number(owner, "retry_delay_seconds", d, allow_none=False)
@@ -131,18 +120,23 @@ class Task(Generic[P, R]):
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         owner = f"task {self.name!r}"
         _check_number(owner, "retries", retries, allow_none=False, integer=True)
-        _check_number(owner, "timeout_seconds", timeout_seconds)
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"{owner}: timeout_seconds must be > 0, got {timeout_seconds!r}")
+        _check_number(owner, "timeout_seconds", timeout_seconds, positive=True)
         _check_number(owner, "retry_jitter_factor", retry_jitter_factor)
-        if retry_condition_fn is not None and not callable(retry_condition_fn):
-            raise TypeError(f"{owner}: retry_condition_fn must be callable")
+        check_callable(owner, "retry_condition_fn", retry_condition_fn)
+        check_callable(owner, "cache_key_fn", cache_key_fn)
+        check_text(owner, "version", version)
+        check_text(owner, "description", description)
+        check_flag(owner, "log_prints", log_prints)
+        check_flag(owner, "refresh_cache", refresh_cache)
+        check_flag(owner, "persist_result", persist_result)
+        check_result_serializer(owner, result_serializer)
+        check_result_storage(owner, result_storage)
         if task_run_name is not None and not (isinstance(task_run_name, str)
                                               or callable(task_run_name)):
             raise TypeError(f"{owner}: task_run_name must be a string template or a callable")
         if cache_expiration is not None and not isinstance(cache_expiration, datetime.timedelta):
             raise TypeError(f"{owner}: cache_expiration must be a datetime.timedelta")
-        tags = frozenset([tags] if isinstance(tags, str) else (tags or ()))
+        tags = as_tags(owner, tags)
         self.description = description if description is not None else inspect.getdoc(fn)
         self.tags = tags
         self.version = version
@@ -162,7 +156,10 @@ class Task(Generic[P, R]):
         self.persist_result = bool(persist_result)
         self.result_serializer = result_serializer
         self.result_storage = result_storage
-        self.cache_policy = _resolve_cache_policy(cache_policy, cache_key_fn)
+        try:
+            self.cache_policy = _resolve_cache_policy(cache_policy, cache_key_fn)
+        except TypeError as exc:
+            raise TypeError(f"{owner}: {exc}") from None
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
         if getattr(fn, "__module__", None) == "__main__":

@@ -56,13 +56,28 @@ def storage_for(task: Any) -> Any:
 def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str | None:
     """The run's cache key (None: do not cache this call).
 
-    Raises ``TypeError`` naming the task and the parameter when an input cannot be hashed.
+    Raises ``TypeError`` naming the task and the parameter when an input cannot be hashed,
+    and ``ValueError`` naming the task when the policy fails or gives a key that is not a
+    valid record name (empty, a path, a leading dot, too long): the engine turns both into
+    the run's ``Failed`` state, before anything is locked or written.
     """
+    from fluvial.serialization.storage import validate_key
+
     inputs = bind_parameters(task.fn, args, kwargs)
     try:
-        return task.cache_policy.compute_key(task, task_run, inputs)
+        key = task.cache_policy.compute_key(task, task_run, inputs)
     except TypeError as exc:
         raise TypeError(f"task {task.name!r}: cannot compute a cache key: {exc}") from exc
+    except Exception as exc:
+        raise ValueError(f"task {task.name!r}: its cache policy failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    if key is None:
+        return None
+    try:
+        return validate_key(key)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"task {task.name!r}: cache key {str(key)[:80]!r} cannot name a "
+                         f"result record: {exc}") from None
 
 
 class CacheSession:
@@ -164,9 +179,11 @@ def persist_key(task_run: TaskRun, inputs: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def _key_lock(task: Any, key: str) -> Iterator[None]:
+    # Named by a digest of the (already validated) key: always one short name inside .locks.
     directory = Path(storage_for(task).directory) / ".locks"
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / f"{key}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    fd = os.open(directory / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

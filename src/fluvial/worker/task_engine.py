@@ -73,7 +73,7 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         if task.cache_policy is not None:
             try:
                 key = caching.compute_key(task, task_run, args, kwargs)
-            except TypeError as exc:  # an input cannot be hashed: the error names it
+            except (TypeError, ValueError) as exc:  # unhashable input, bad key: named
                 return _finish(task, task_run, st.Failed(exc))
             with caching.session(task, task_run, key) as cache:
                 if cache.hit is not None:
