@@ -45,8 +45,11 @@ def ray_session() -> Iterator[object]:
     # reference), so they need the test directories pytest put on sys.path.
     paths = [p for p in sys.path if p.startswith(str(Path(__file__).parent))]
     env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
-    ray.init(runtime_env={"env_vars": env}, num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
-             logging_level=logging.WARNING, log_to_driver=True)
+    from fluvial.runners._ray_local import init_ray
+
+    # As RayTaskRunner() starts it: every server of the session on 127.0.0.1 only.
+    init_ray(ray, None, dict(runtime_env={"env_vars": env}, num_cpus=4, include_dashboard=False,
+                             logging_level=logging.WARNING, log_to_driver=True))
     yield ray
     _shutdown_started("ray")
     ray.shutdown()

@@ -2,7 +2,8 @@
 
 With no ``address`` the runner uses the Ray session already initialised in this
 process, or starts a local one with ``ray.init(**init_kwargs)`` (and shuts it down
-when the flow ends); ``address="auto"`` or ``"ray://host:10001"`` joins a cluster.
+when the flow ends) that listens on 127.0.0.1 only (see ``_ray_local``);
+``address="auto"`` or ``"ray://host:10001"`` joins a cluster, left as configured.
 
 Each task run is one Ray task with two returns: a small *status* tuple (the run's
 state without its result) and the *result* as a plain value (a boxed state when the
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
+from fluvial.runners._ray_local import init_ray
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
 from fluvial.runs import TaskRun
@@ -92,7 +94,7 @@ class RayTaskRunner(RemoteTaskRunner):
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": True, **self.init_kwargs}
             try:
-                ray.init(address=self.address, **kwargs)
+                init_ray(ray, self.address, kwargs)  # a local instance binds 127.0.0.1
             except ConnectionError as exc:
                 raise RunnerError(f"RayTaskRunner cannot reach the Ray cluster at "
                                   f"{self.address!r}: {exc}") from exc
