@@ -4,6 +4,7 @@ subflows, retries, timeouts, hooks and async flows."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import traceback
@@ -111,15 +112,18 @@ def test_invalid_parameter_is_a_clear_error_before_the_body_runs():
     assert ran == []
 
 
-def test_invalid_parameter_raises_even_with_return_state():
+def test_invalid_parameter_with_return_state_gives_a_failed_state():
     ran = []
 
     @flow
     def typed(n: int):
         ran.append(n)
 
-    with pytest.raises(ParameterTypeError):
-        typed("abc", return_state=True)
+    state = typed("abc", return_state=True)  # Prefect: a Failed state, not a raise
+    assert state.is_failed()
+    assert "Validation of flow parameters failed" in state.message
+    with pytest.raises(ParameterTypeError, match="'n'"):
+        state.result()
     assert ran == []
 
 
@@ -201,22 +205,28 @@ def test_a_raising_flow_ends_failed_and_result_reraises():
         raises()
 
 
-def test_returned_futures_are_resolved_to_results():
+def test_returned_futures_are_handed_back_as_their_final_states():
     @flow
     def returns_futures():
         single = double.submit(1)
         many = [double.submit(i) for i in range(3)]
         return single, many, {"k": double.submit(10)}
 
-    assert returns_futures() == (2, [0, 2, 4], {"k": 20})
+    single, many, mapping = returns_futures()  # Prefect 3.8: states, not values
+    assert isinstance(single, State) and single.result() == 2
+    assert [s.result() for s in many] == [0, 2, 4]
+    assert mapping["k"].is_completed() and mapping["k"].result() == 20
 
 
-def test_returned_completed_state_is_resolved():
+def test_a_returned_run_state_is_handed_back_as_that_state():
     @flow
     def returns_state():
         return double(4, return_state=True)
 
-    assert returns_state() == 8
+    state = returns_state(return_state=True)
+    assert state.is_completed() and state.message == "All states completed."
+    inner = returns_state()
+    assert isinstance(inner, State) and inner.result() == 8
 
 
 def test_a_returned_failed_future_fails_the_flow():
@@ -226,8 +236,12 @@ def test_a_returned_failed_future_fails_the_flow():
 
     state = returns_failed_future(return_state=True)
     assert state.is_failed()
+    assert state.message == "1/2 states failed."
     with pytest.raises(ValueError, match="returned failure"):
         state.result()
+    # the caller gets the final states, the failed one among them, without a raise
+    ok, failed = returns_failed_future()
+    assert ok.is_completed() and failed.is_failed()
 
 
 def test_a_returned_failed_state_fails_the_flow():
@@ -237,11 +251,13 @@ def test_a_returned_failed_state_fails_the_flow():
 
     state = returns_failed_state(return_state=True)
     assert state.is_failed()
+    inner = state.result(raise_on_failure=False)
+    assert isinstance(inner, State) and inner.is_failed()  # the task run's state is the data
     with pytest.raises(ValueError, match="state failure"):
         returns_failed_state()
 
 
-def test_an_unobserved_failed_submission_fails_the_flow_naming_the_task():
+def test_an_unobserved_failed_submission_completes_the_flow_with_a_warning(caplog):
     @task
     def ignored_failure():
         raise ValueError("nobody looked")
@@ -251,9 +267,14 @@ def test_an_unobserved_failed_submission_fails_the_flow_naming_the_task():
         ignored_failure.submit()
         return "looks fine"
 
-    state = drops_failure(return_state=True)
-    assert state.is_failed()
+    with caplog.at_level(logging.WARNING, logger="fluvial.flow_runs"):
+        state = drops_failure(return_state=True)
+    assert state.is_completed() and state.result() == "looks fine"  # as in Prefect
     assert "ignored_failure" in state.message
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "ignored_failure-" in warnings[0].getMessage()
+    assert "nobody looked" in warnings[0].getMessage()
 
 
 def test_a_flow_that_waited_on_a_failed_future_and_returned_normally_completes():

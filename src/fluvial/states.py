@@ -9,9 +9,11 @@ exception with its traceback.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "Running",
     "Scheduled",
     "State",
+    "StateGroup",
     "StateType",
     "TimedOut",
 ]
@@ -61,7 +64,7 @@ _RAISING_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCE
 class State:
     """One state of a run. Final states carry ``data`` (a result or an exception)."""
 
-    __slots__ = ("type", "name", "message", "ts", "data", "start_ts")
+    __slots__ = ("type", "name", "message", "ts", "data", "start_ts", "run_id")
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class State:
         data: Any = None,
         ts: float | None = None,
         start_ts: float | None = None,
+        run_id: Any = None,
     ) -> None:
         self.type = type
         self.name = name if name is not None else type.value.capitalize()
@@ -78,6 +82,9 @@ class State:
         self.data = data
         self.ts = time.time() if ts is None else ts
         self.start_ts = start_ts  # when the run began running, on final states
+        # the flow run or task run this state belongs to; None for a state made by hand
+        # (``Completed(message=...)``), which a flow may return as its own final state
+        self.run_id = run_id
 
     # -- timestamps ---------------------------------------------------------
     @property
@@ -120,19 +127,24 @@ class State:
     def result(self, raise_on_failure: bool = True) -> Any:
         """The run's result; for a failed, crashed or cancelled state, raise its exception.
 
-        With ``raise_on_failure=False`` the exception is returned instead of raised.
+        With ``raise_on_failure=False`` the exception is returned instead of raised (or,
+        for a flow failed by the run states it returned, those states).
         """
         if self.type in _RAISING_TYPES:
-            exc = self.data if isinstance(self.data, BaseException) else FailedRun(
-                self.message or f"Run ended in state {self.name!r}"
-            )
+            exc = _exception_of(self)
             if raise_on_failure:
                 raise exc
-            return exc
+            data = self.data
+            # a flow failed by the states it returned gives those states back (Prefect)
+            return data if isinstance(data, State) or is_state_iterable(data) else exc
         return self.data
 
+    async def aresult(self, raise_on_failure: bool = True) -> Any:
+        """``result()`` for ``await``: the same value (or exception)."""
+        return State.result(self, raise_on_failure=raise_on_failure)
+
     def copy(self, **changes: Any) -> State:
-        fields = {slot: getattr(self, slot) for slot in self.__slots__}
+        fields = {slot: getattr(self, slot) for slot in State.__slots__}
         fields.update(changes)
         return State(**fields)
 
@@ -162,15 +174,152 @@ class State:
                 tb = "".join(traceback.format_exception(data))
                 remote_tb = f'\n"""\n{tb}"""'
         return (_rebuild_state, (self.type.value, self.name, self.message, data, self.ts,
-                                 self.start_ts, remote_tb))
+                                 self.start_ts, remote_tb, self.run_id))
 
 
 def _rebuild_state(type_value: str, name: str, message: str | None, data: Any, ts: float,
-                   start_ts: float | None = None, remote_tb: str | None = None) -> State:
+                   start_ts: float | None = None, remote_tb: str | None = None,
+                   run_id: Any = None) -> State:
     if remote_tb is not None and isinstance(data, BaseException):
         # exceptions lose __cause__ when pickled; the worker's traceback goes back on here
         data.__cause__ = RemoteTraceback(remote_tb)
-    return State(StateType(type_value), name, message, data, ts, start_ts)
+    return State(StateType(type_value), name, message, data, ts, start_ts, run_id)
+
+
+def _exception_of(state: State) -> BaseException:
+    """The exception a failed state raises: its own, or (as in Prefect) that of the inner
+    state it carries, or of the first failed one of the states it carries."""
+    data = state.data
+    if isinstance(data, BaseException):
+        return data
+    if isinstance(data, State) and data.type in _RAISING_TYPES:
+        return _exception_of(data)
+    if is_state_iterable(data):
+        for inner in data:
+            if inner.type in _RAISING_TYPES:
+                return _exception_of(inner)
+    return FailedRun(state.message or f"Run ended in state {state.name!r}")
+
+
+def is_state_iterable(value: Any) -> bool:
+    """A non-empty list, tuple or set whose items are all states (Prefect's rule)."""
+    return (isinstance(value, (list, tuple, set, frozenset)) and bool(value)
+            and all(isinstance(v, State) for v in value))
+
+
+def return_value_to_state(value: Any) -> State:
+    """A flow's final state from what it returned (futures already resolved to states),
+    by Prefect's rules:
+
+    * a state made by hand (``Completed(message=...)``) is the final state itself;
+    * a run's state, or a non-empty list/tuple/set of only states, gives a state of the
+      group: Completed if all completed, else Cancelled, Paused or Failed, with the
+      returned value as its data (``result()`` raises the first failure's exception);
+    * anything else (``None``, a plain value, a mix of values and states) is Completed.
+    """
+    if isinstance(value, State):
+        if value.run_id is None:
+            return value
+        group = StateGroup([value])
+    elif is_state_iterable(value):
+        group = StateGroup(value)
+    else:
+        return State(StateType.COMPLETED, data=value)
+    if group.all_completed():
+        return State(StateType.COMPLETED, message="All states completed.", data=value)
+    if group.any_cancelled():
+        return State(StateType.CANCELLED, data=value,
+                     message=f"{group.cancelled_count}/{group.total_count} states cancelled.")
+    if group.any_paused():
+        return State(StateType.PAUSED, data=value,
+                     message=f"{group.paused_count}/{group.total_count} states paused.")
+    if group.any_failed():
+        message = f"{group.fail_count}/{group.total_count} states failed."
+    elif not group.all_final():
+        message = f"{group.not_final_count}/{group.total_count} states are not final."
+    else:
+        message = "Given states: " + group.counts_message()
+    return State(StateType.FAILED, message=message, data=value)
+
+
+class _AwaitableResultState(State):
+    """A state handed back by an async flow call: in a thread running an event loop,
+    ``result()`` returns an awaitable (``await state.result()``), as Prefect's does."""
+
+    __slots__ = ()
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return State.result(self, raise_on_failure)
+        return self.aresult(raise_on_failure)
+
+
+def awaitable_result(state: State) -> State:
+    """Make ``state.result()`` awaitable in async code (the object stays the same)."""
+    if type(state) is State:
+        state.__class__ = _AwaitableResultState
+    return state
+
+
+class StateGroup:
+    """Counts over a group of states, as Prefect's ``StateGroup`` gives them."""
+
+    def __init__(self, states: Iterable[State]) -> None:
+        self.states = list(states)
+        self.type_counts: dict[StateType, int] = {}
+        self.name_counts: dict[str, int] = {}
+        for state in self.states:
+            self.type_counts[state.type] = self.type_counts.get(state.type, 0) + 1
+            self.name_counts[state.name] = self.name_counts.get(state.name, 0) + 1
+
+    @property
+    def total_count(self) -> int:
+        return len(self.states)
+
+    @property
+    def fail_count(self) -> int:
+        return self.type_counts.get(StateType.FAILED, 0) + self.type_counts.get(
+            StateType.CRASHED, 0)
+
+    @property
+    def cancelled_count(self) -> int:
+        return self.type_counts.get(StateType.CANCELLED, 0)
+
+    @property
+    def paused_count(self) -> int:
+        return self.type_counts.get(StateType.PAUSED, 0)
+
+    @property
+    def final_count(self) -> int:
+        return sum(n for t, n in self.type_counts.items() if t.is_final)
+
+    @property
+    def not_final_count(self) -> int:
+        return self.total_count - self.final_count
+
+    def all_completed(self) -> bool:
+        return self.type_counts.get(StateType.COMPLETED, 0) == self.total_count
+
+    def any_cancelled(self) -> bool:
+        return self.cancelled_count > 0
+
+    def any_failed(self) -> bool:
+        return self.fail_count > 0
+
+    def any_paused(self) -> bool:
+        return self.paused_count > 0
+
+    def all_final(self) -> bool:
+        return self.final_count == self.total_count
+
+    def counts_message(self) -> str:
+        counts = [f"'{t.value}'={n}" for t, n in self.type_counts.items()]
+        return f"total={self.total_count} {{{', '.join(counts)}}}"
+
+    def __repr__(self) -> str:
+        return f"StateGroup<{self.counts_message()}>"
 
 
 # -- constructors ---------------------------------------------------------------

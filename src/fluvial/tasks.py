@@ -254,6 +254,8 @@ class Task(Generic[P, R]):
         state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
         if recorder is not None:
             record_task_run(recorder, task_run, state)
+        if state.run_id is None:
+            state.run_id = task_run.id
         return state if return_state else state.result()
 
     async def _call_async(self, args: tuple, kwargs: dict, return_state: bool,

@@ -127,6 +127,8 @@ def run(target: str, params: tuple[str, ...]) -> None:
     kwargs = dict(_parse_param(p) for p in params)
     try:
         state = flow_obj(**kwargs, return_state=True)
-    except ParameterTypeError as exc:
+    except ParameterTypeError as exc:  # arguments that do not bind
         raise click.UsageError(str(exc)) from None
+    if state.is_failed() and state.run_id is None and isinstance(state.data, ParameterTypeError):
+        raise click.UsageError(str(state.data))  # failed validation: the body never ran
     report(state)

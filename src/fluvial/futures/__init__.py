@@ -5,8 +5,12 @@ from fluvial.futures._base import (
     Future,
     FutureList,
     PrefectFuture,
+    PrefectFutureList,
     as_completed,
+    resolve_futures_to_results,
+    resolve_futures_to_states,
     wait,
 )
 
-__all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as_completed", "wait"]
+__all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "PrefectFutureList",
+           "as_completed", "resolve_futures_to_results", "resolve_futures_to_states", "wait"]

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from fluvial.orchestration.tracking import RunTracker
     from fluvial.runs import TaskRun
 
-__all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "as_completed", "wait"]
+__all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "PrefectFutureList",
+           "as_completed", "resolve_futures_to_results", "resolve_futures_to_states", "wait"]
 
 _LOCK = threading.Lock()  # guards lazy events and callback lists of every future
 
@@ -113,7 +114,10 @@ class Future:
         self._observed = True
         if self._state is None:
             return State(StateType.PENDING, "Pending")
-        return self._final_state()
+        state = self._final_state()
+        if state.run_id is None:
+            state.run_id = self.task_run.id
+        return state
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; re-raises the task's exception if it failed."""
@@ -166,6 +170,61 @@ class FutureList(list[Future]):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             out.append(future.result(remaining, raise_on_failure=raise_on_failure))
         return out
+
+
+PrefectFutureList = FutureList
+
+
+def _replace_futures(value: Any, found: list[Future] | None, swap: Callable[[Future], Any]) -> Any:
+    """``value`` with every future inside it (lists, tuples, sets, dicts, nested) collected
+    into ``found`` (first pass) or replaced by ``swap(future)`` (second pass)."""
+    if isinstance(value, Future):
+        if found is not None:
+            found.append(value)
+            return value
+        return swap(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_replace_futures(v, found, swap) for v in value]
+        if found is not None:
+            return value
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+            return type(value)(*items)
+        return type(value)(items)
+    if isinstance(value, dict):
+        pairs = {k: _replace_futures(v, found, swap) for k, v in value.items()}
+        return value if found is not None else type(value)(pairs)
+    return value
+
+
+def resolve_futures_to_states(value: Any) -> Any:
+    """``value`` with every future in it (also inside lists, tuples, sets and dicts) waited
+    for and replaced by its final ``State``."""
+    found: list[Future] = []
+    _replace_futures(value, found, lambda f: f)
+    if not found:
+        return value
+    wait(found)
+
+    def final(future: Future) -> State:
+        state = future._final_state()
+        if state.run_id is None:
+            state.run_id = future.task_run.id
+        return state
+
+    return _replace_futures(value, None, final)
+
+
+def resolve_futures_to_results(value: Any) -> Any:
+    """``value`` with every future in it (also inside lists, tuples, sets and dicts) waited
+    for and replaced by its result; a failed one raises its exception."""
+    found: list[Future] = []
+    _replace_futures(value, found, lambda f: f)
+    if not found:
+        return value
+    wait(found)
+    for cls in {type(f) for f in found}:
+        cls._prefetch(found)
+    return _replace_futures(value, None, lambda f: f.result())
 
 
 class DoneAndNotDoneFutures(NamedTuple):

@@ -4,12 +4,16 @@
 starts the flow's task runner (a fresh duplicate when that runner is already busy,
 e.g. for a subflow), calls the function under the run context, and settles the run:
 
-* the final state follows the return value: returned futures and states are resolved
-  (a failed one fails the flow), a raised exception fails it;
+* the final state follows Prefect's rules (``states.return_value_to_state``): a raised
+  exception fails the flow; a returned state made by hand is the final state; returned
+  futures are resolved to their states, and a returned run state or iterable of only
+  states fails the flow if any of them failed; anything else is Completed;
 * every task run submitted during the flow is waited for before the flow ends;
 * a task run that failed while nobody looked at it (no ``result()``, ``wait()`` or
-  ``state``, not returned, not consumed downstream) fails the flow, naming the task,
-  so a flow never reports ``Completed`` over failures it silently dropped;
+  ``state``, not returned, not consumed downstream) does not fail the flow (as in
+  Prefect): a WARNING at flow end names each one, and the record keeps it Failed;
+* the caller gets what Prefect hands back: the returned value with futures replaced by
+  their states, or, when that is a state, the flow state's ``result()``;
 * retries re-run the whole function; hooks run once, on the final state.
 """
 
@@ -23,15 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _task_run
-from fluvial.exceptions import FlowTimeoutError, TaskTimeoutError
-from fluvial.futures import Future
+from fluvial.exceptions import FlowTimeoutError, ParameterTypeError, TaskTimeoutError
+from fluvial.futures import resolve_futures_to_states
 from fluvial.logging import configure_console, print_as_log
 from fluvial.orchestration.recording import open_recorder, record_flow_start, record_flow_state
 from fluvial.orchestration.resume import current_lineage, save_run_inputs
 from fluvial.orchestration.tracking import RunTracker
 from fluvial.runs import FlowRun
-from fluvial.states import State, StateType
-from fluvial.worker.arguments import ATOMIC
+from fluvial.states import State
 from fluvial.worker.hooks import call_hooks
 from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
@@ -55,10 +58,19 @@ def generate_run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
 
 
+_RAISED: Any = object()  # the flow raised: the caller gets the exception, not a value
+
+
 def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) -> Any:
     parameters = flow.validator.bind(args, kwargs)
     if flow.validate_parameters:
-        parameters = flow.validator.validate(parameters)
+        try:
+            parameters = flow.validator.validate(parameters)
+        except ParameterTypeError as exc:
+            if not return_state:
+                raise
+            logger.error("Flow %r: validation of flow parameters failed: %s", flow.name, exc)
+            return st.Failed(exc, f"Validation of flow parameters failed with error: {exc}")
     configure_console()
     parent_task = _task_run.get()
     parent_flow = _flow_run.get()
@@ -77,10 +89,13 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
         save_run_inputs(flow, flow_run)
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
     try:
-        state = _run(flow, flow_run, runner, owned, parameters, recorder)
+        state, returned = _run(flow, flow_run, runner, owned, parameters, recorder)
     except BaseException as exc:  # KeyboardInterrupt and the like: record, then re-raise
         record_flow_state(recorder, flow_run, st.Crashed(exc))
         raise
+    state.run_id = flow_run.id
+    if flow.is_async:
+        st.awaitable_result(state)
     flow_run.state = state
     record_flow_state(recorder, flow_run, state)
     hooks = flow.on_completion if state.is_completed() else flow.on_failure
@@ -88,7 +103,11 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
         call_hooks(hooks, flow, flow_run, state)
     log = logger.info if state.is_completed() else logger.error
     log("Flow run %r - Finished in state %r", flow_run.name, state)
-    return state if return_state else state.result()
+    if return_state:
+        return state
+    if returned is not _RAISED and not isinstance(returned, State):
+        return returned  # futures in it are final states now, as Prefect hands them back
+    return State.result(state)
 
 
 def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
@@ -111,7 +130,7 @@ def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
 
 
 def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
-         parameters: dict, recorder: Recorder | None) -> State:
+         parameters: dict, recorder: Recorder | None) -> tuple[State, Any]:
     tracker = RunTracker(recorder)
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
     display = _progress(tracker, flow_run)
@@ -122,11 +141,11 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
             runner._flow_ctx = ctx
             while True:
                 flow_run.run_count += 1
-                state = _attempt(flow, flow_run, parameters, tracker)
+                state, returned = _attempt(flow, flow_run, parameters, tracker)
                 if state.is_completed() or flow_run.run_count > flow.retries:
                     if owned and state.name == "TimedOut":
                         runner.shutdown(wait=False)  # do not wait for what still runs
-                    return state
+                    return state, returned
                 logger.info("Flow run %r - %s; retry %d of %d", flow_run.name, state.message,
                             flow_run.run_count, flow.retries)
                 record_flow_state(recorder, flow_run, st.Retrying(state.message))
@@ -159,7 +178,9 @@ def _progress(tracker: RunTracker, flow_run: FlowRun) -> Any:
     return display
 
 
-def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict, tracker: RunTracker) -> State:
+def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict,
+             tracker: RunTracker) -> tuple[State, Any]:
+    """One call of the flow function: its final state and what the caller gets back."""
     what = f"Flow run {flow_run.name!r}"
     try:
         with print_as_log(flow.log_prints):
@@ -169,68 +190,35 @@ def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict, tracker: RunTracke
                 value = call_with_timeout(flow.fn, (), parameters, flow.timeout_seconds, what)
             else:
                 value = flow.fn(**parameters)
-        state = _state_of_return(value)
+        returned = resolve_futures_to_states(value)
+        state = st.return_value_to_state(returned)
     except (FlowTimeoutError, TaskTimeoutError) as exc:
         timeout_error = FlowTimeoutError(str(exc))
-        return st.TimedOut(timeout_error, str(exc))  # submitted runs continue in the background
+        # submitted runs continue in the background
+        return st.TimedOut(timeout_error, str(exc)), _RAISED
     except Exception as exc:  # noqa: BLE001 - the flow's own failure becomes its state
-        state = st.Failed(exc)
+        state, returned = st.Failed(exc), _RAISED
     tracker.wait_all()
-    if state.type is StateType.COMPLETED:
-        unobserved = tracker.unobserved_failures()
-        if unobserved:
-            first = unobserved[0]._final_state()
-            names = ", ".join(repr(f.task_name) for f in unobserved[:5])
-            more = f" and {len(unobserved) - 5} more" if len(unobserved) > 5 else ""
-            message = (f"{len(unobserved)} task run(s) failed and nothing in the flow looked at "
-                       f"the result: {names}{more}; first: {first.message}")
-            return st.Failed(first.data if isinstance(first.data, BaseException) else None,
-                             message)
-    return state
+    _warn_unobserved(flow_run, tracker, state, state is not returned)
+    return state, returned
 
 
-def _state_of_return(value: Any) -> State:
-    """The flow's state from its return value, resolving futures and states inside it."""
-    if isinstance(value, State):
-        return value if not value.is_completed() else st.Completed(value.data)
-    found: list[Future] = []
-    states: list[State] = []
-    _collect(value, found, states)
-    for future in found:
-        future.wait()
-        states.append(future._final_state())
-    for s in states:
-        if not s.is_completed():
-            return st.Failed(s.data if isinstance(s.data, BaseException) else None,
-                             s.message or f"A returned run ended in state {s.name!r}")
-    if not found and not states:
-        return st.Completed(value)
-    return st.Completed(_replace(value))
+def _warn_unobserved(flow_run: FlowRun, tracker: RunTracker, state: State,
+                     made_here: bool) -> None:
+    """Name each task run that failed while nothing in the flow looked at it.
 
-
-def _collect(value: Any, found: list[Future], states: list[State]) -> None:
-    if type(value) in ATOMIC:
+    As in Prefect, such a failure does not fail the flow; it is logged as a WARNING here,
+    stays Failed in the run record, and a Completed flow state made by fluvial says so."""
+    unobserved = tracker.unobserved_failures()
+    if not unobserved:
         return
-    if isinstance(value, Future):
-        found.append(value)
-    elif isinstance(value, State):
-        states.append(value)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            if type(item) not in ATOMIC:
-                _collect(item, found, states)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _collect(item, found, states)
-
-
-def _replace(value: Any) -> Any:
-    if isinstance(value, Future):
-        return value.result()
-    if isinstance(value, State):
-        return value.result()
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return type(value)(_replace(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _replace(v) for k, v in value.items()}
-    return value
+    details = "; ".join(
+        f"{f.task_run.name!r} ({f._final_state().name}: {f._final_state().message})"
+        for f in unobserved
+    )
+    logger.warning("Flow run %r - %d task run(s) failed and nothing in the flow looked at "
+                   "them: %s", flow_run.name, len(unobserved), details)
+    if made_here and state.is_completed() and state.message is None:
+        names = ", ".join(repr(f.task_run.name) for f in unobserved[:5])
+        more = f" and {len(unobserved) - 5} more" if len(unobserved) > 5 else ""
+        state.message = f"{len(unobserved)} task run(s) failed unobserved: {names}{more}"
