@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import fluvial.store as store
-from fluvial.store._recorder import Recorder
+from fluvial.store.recorder import Recorder
 
 APPENDS = 200_000
 TASK_RUNS = 50_000

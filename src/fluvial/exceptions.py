@@ -17,9 +17,13 @@ The tree::
     ├── MissingContextError           (also RuntimeError) a run-only API was used outside a run
     ├── RunnerError                   (also RuntimeError) a task runner is misused or unreachable
     ├── MissingDependencyError        (also ImportError) an optional extra is not installed
-    └── BlockError                                       a block cannot be saved or loaded
-        ├── BlockNotFoundError        (also LookupError) no block (or block type) by that name
-        └── EncryptionKeyError                           the key for secret fields is missing or wrong
+    ├── BlockError                                       a block cannot be saved or loaded
+    │   ├── BlockNotFoundError        (also LookupError) no block (or block type) by that name
+    │   └── EncryptionKeyError                           the key for secret fields is missing or wrong
+    ├── SettingsError                 (also ValueError) a ``FLUVIAL_*`` variable is invalid
+    └── StoreError                                       the run record cannot be opened or written
+        ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
+        └── AmbiguousRunIdError       (also LookupError) an id prefix matches several runs
 
 Backend errors are translated where they enter fluvial and re-raised ``from`` the
 original, so a worker's traceback stays reachable as ``__cause__``.
@@ -98,6 +102,22 @@ class BlockNotFoundError(BlockError, LookupError):
 
 class EncryptionKeyError(BlockError):
     """The key that encrypts secret block fields is missing, malformed or not the one used."""
+
+
+class SettingsError(FluvialError, ValueError):
+    """A ``FLUVIAL_*`` environment variable has an invalid value (the message names it)."""
+
+
+class StoreError(FluvialError):
+    """The run record cannot be opened, migrated or written."""
+
+
+class RunNotFoundError(StoreError, LookupError):
+    """No run matches the given id or prefix."""
+
+
+class AmbiguousRunIdError(StoreError, LookupError):
+    """An id prefix matches more than one run."""
 
 
 class RemoteTraceback(Exception):

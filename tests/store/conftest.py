@@ -21,7 +21,7 @@ import pytest
 from pg_server import PgServer, Unavailable, find_or_install_binaries
 
 import fluvial.store as store
-from fluvial.store._recorder import Recorder
+from fluvial.store.recorder import Recorder
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -7,8 +7,8 @@ import time
 import uuid
 
 import fluvial.store as store
-from fluvial.store import _db
-from fluvial.store._recorder import Recorder
+from fluvial.store import connection
+from fluvial.store.recorder import Recorder
 
 
 def test_100_000_task_runs_are_all_committed(recorder: Recorder) -> None:
@@ -21,7 +21,7 @@ def test_100_000_task_runs_are_all_committed(recorder: Recorder) -> None:
         recorder.task_run_created(task_id, flow_run_id, "noop", "noop", (), t)
         recorder.state(task_id, "COMPLETED", "Completed", None, t)
     recorder.flush(timeout=60)
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         counts = conn.execute(
             "SELECT count(*), count(DISTINCT id), "
             "sum(CASE WHEN state_type = 'COMPLETED' THEN 1 ELSE 0 END) FROM task_runs"
@@ -41,7 +41,7 @@ def test_a_reader_never_sees_part_of_a_batch(backend: str) -> None:
     violations: list[tuple[int, int, int]] = []
 
     def read() -> None:
-        conn = _db.connect()
+        conn = connection.connect()
         # one snapshot for the three counts
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ" if backend == "postgresql" else "BEGIN"
         last = False
@@ -92,7 +92,7 @@ def test_concurrent_producers(recorder: Recorder) -> None:
     for thread in threads:
         thread.join()
     recorder.flush(timeout=30)
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (40_000,)
 
 
@@ -114,6 +114,6 @@ def test_two_processes_write_the_same_store(recorder: Recorder, tmp_path) -> Non
         recorder.task_run_created(uuid.uuid4(), None, "mine", "k", (), time.time())
     recorder.flush(timeout=30)
     assert proc.wait(timeout=60) == 0
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         rows = dict(conn.execute("SELECT name, count(*) FROM task_runs GROUP BY name"))
     assert rows == {"mine": 20_000, "other": 20_000}

@@ -11,7 +11,7 @@ import pytest
 
 import fluvial.store as store
 from fluvial.store import StoreError, queries
-from fluvial.store._config import database_target
+from fluvial.store.connection import database_target
 
 
 def test_default_home(monkeypatch) -> None:

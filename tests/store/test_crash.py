@@ -14,7 +14,7 @@ import uuid
 import psutil
 import pytest
 
-from fluvial.store import _db, queries
+from fluvial.store import connection, queries
 
 WRITER = """
 import time, uuid
@@ -39,7 +39,7 @@ while True:
 """
 
 
-def _rows_disagreeing_with_history(conn: _db.Connection, table: str) -> list:
+def _rows_disagreeing_with_history(conn: connection.Connection, table: str) -> list:
     """Rows whose latest-state columns are not those derived from their state history."""
     return conn.execute(
         f"""SELECT r.id FROM {table} AS r
@@ -61,7 +61,7 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
         first, writer_pid = proc.stdout.readline().split()
         flow_run_id = uuid.UUID(first)
         writer = psutil.Process(int(writer_pid))
-        reader = _db.connect()
+        reader = connection.connect()
         deadline = time.time() + 30
         while reader.execute("SELECT count(*) FROM task_runs").fetchone()[0] < 20_000:
             assert time.time() < deadline, "the driver wrote too slowly"
@@ -74,7 +74,7 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
     # the writer process commits what it received whole, then exits on its own
     assert _exits(writer, timeout=30), "the writer process outlived its driver"
 
-    with _db.reading() as conn:  # opening recovers
+    with connection.reading() as conn:  # opening recovers
         if backend == "sqlite":
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         tasks, open_tasks = conn.execute(
@@ -122,7 +122,7 @@ def _dead_pid() -> int:
 
 def _insert_flow_run(state: str | None, pid: int, hostname: str | None = None) -> str:
     run_id = str(uuid.uuid4())
-    with _db.reading() as conn:
+    with connection.reading() as conn:
         conn.execute(
             "INSERT INTO flow_runs (id, name, flow_name, created, pid, hostname, state_type) "
             "VALUES (?, 'r', 'f', ?, ?, ?, ?)",
@@ -171,16 +171,16 @@ def test_live_final_and_remote_runs_are_left_alone(backend) -> None:
 
 def test_concurrent_recovery_crashes_a_run_once(backend) -> None:
     """Two processes opening the store at once: the run gets one CRASHED state, not two."""
-    from fluvial.store._recovery import recover_crashed_runs
+    from fluvial.store.recovery import recover_crashed_runs
 
-    with _db.reading():
+    with connection.reading():
         pass  # migrated
     run_id = _insert_flow_run("RUNNING", _dead_pid())
-    conns = [_db.connect() for _ in range(4)]
+    conns = [connection.connect() for _ in range(4)]
     barrier = threading.Barrier(len(conns))
     recovered: list[list[str]] = []
 
-    def recover(conn: _db.Connection) -> None:
+    def recover(conn: connection.Connection) -> None:
         barrier.wait()
         recovered.append(recover_crashed_runs(conn))
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fluvial.store.limits import LimitRecord, delete_limit, get_limit, list_limits, set_limit
+from fluvial.store._limits import LimitRecord, delete_limit, get_limit, list_limits, set_limit
 
 
 def test_limit_round_trip(backend) -> None:

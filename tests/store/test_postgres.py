@@ -13,10 +13,9 @@ import uuid
 import pytest
 
 import fluvial.store as store
-from fluvial.store import StoreError, _db, queries
-from fluvial.store._config import database_target
-from fluvial.store._sql import to_postgres
-from fluvial.store._txn import transaction
+from fluvial.store import StoreError, connection, queries
+from fluvial.store.connection import database_target, transaction
+from fluvial.store.dialects import to_postgres
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
@@ -64,7 +63,7 @@ def test_the_writer_reconnects_when_the_server_drops_it(pg_url) -> None:
     first = uuid.uuid4()
     recorder.task_run_created(first, None, "before", "k", (), time.time())
     recorder.flush()
-    admin = _db.connect()
+    admin = connection.connect()
     killed = admin.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE application_name = 'fluvial' AND pid <> pg_backend_pid() "
@@ -75,7 +74,7 @@ def test_the_writer_reconnects_when_the_server_drops_it(pg_url) -> None:
     second = uuid.uuid4()
     recorder.task_run_created(second, None, "after", "k", (), time.time())
     recorder.flush(timeout=30)
-    with _db.reading() as conn:
+    with connection.reading() as conn:
         names = sorted(r[0] for r in conn.execute("SELECT name FROM task_runs"))
     assert names == ["after", "before"]
     assert recorder.events_dropped == 0
@@ -83,9 +82,9 @@ def test_the_writer_reconnects_when_the_server_drops_it(pg_url) -> None:
 
 def test_writers_take_turns_and_readers_do_not_wait(pg_url) -> None:
     """BEGIN IMMEDIATE's guarantee: one write transaction at a time; readers see the last commit."""
-    with _db.reading():
+    with connection.reading():
         pass  # migrated
-    holder, other, reader = _db.connect(), _db.connect(), _db.connect()
+    holder, other, reader = connection.connect(), connection.connect(), connection.connect()
     order: list[str] = []
     with transaction(holder):
         holder.execute("INSERT INTO concurrency_limits VALUES ('held', 1, NULL, 0, 0)")

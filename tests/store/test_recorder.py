@@ -12,7 +12,7 @@ import pytest
 
 import fluvial.store as store
 from fluvial.store import queries
-from fluvial.store._recorder import Recorder
+from fluvial.store.recorder import Recorder
 
 
 def test_flow_run_round_trip(recorder: Recorder, make_flow_run) -> None:
@@ -134,7 +134,7 @@ def test_states_across_batches_keep_the_latest_by_timestamp(recorder: Recorder) 
     # a state with an older timestamp arriving late (another process) does not win
     recorder.state(task_id, "RUNNING", "Retrying", None, t + 1)
     recorder.flush()
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         row = conn.execute(
             "SELECT state_type, state_name, state_message, state_ts, start_time, end_time, "
             "result_location FROM task_runs WHERE id = ?",
@@ -208,7 +208,7 @@ def test_close_flushes_and_later_events_are_discarded(recorder: Recorder) -> Non
     with pytest.raises(RuntimeError, match="closed recorder"):
         recorder.flush()
     assert queries.state_history(task_id) == []
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (1,)
     assert store.get_recorder() is not recorder  # a closed singleton is replaced
 
@@ -250,7 +250,7 @@ def test_forked_child_does_not_write_the_parents_queue(recorder: Recorder) -> No
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     recorder.flush()
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         names = sorted(r[0] for r in conn.execute("SELECT name FROM task_runs"))
     assert names == ["child", "parent"]
 

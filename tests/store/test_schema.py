@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from fluvial.store import StoreError, _db
-from fluvial.store._schema import MIGRATIONS, current_version, migrate
-from fluvial.store._sql import POSTGRESQL, dialect_of
+from fluvial.store import StoreError, connection
+from fluvial.store.dialects import POSTGRESQL, dialect_of
+from fluvial.store.schema import MIGRATIONS, current_version, migrate
 
 
-def _tables(conn: _db.Connection) -> set[str]:
+def _tables(conn: connection.Connection) -> set[str]:
     if dialect_of(conn) == POSTGRESQL:
         sql = (
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
@@ -25,7 +25,7 @@ def _tables(conn: _db.Connection) -> set[str]:
     return {r[0] for r in conn.execute(sql)}
 
 
-def _columns(conn: _db.Connection, table: str) -> list[str]:
+def _columns(conn: connection.Connection, table: str) -> list[str]:
     if dialect_of(conn) == POSTGRESQL:
         rows = conn.execute(
             "SELECT column_name FROM information_schema.columns "
@@ -37,7 +37,7 @@ def _columns(conn: _db.Connection, table: str) -> list[str]:
 
 
 def test_fresh_database_gets_every_table(backend) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     assert current_version(conn) == 0
     assert migrate(conn) == len(MIGRATIONS)
     assert current_version(conn) == len(MIGRATIONS)
@@ -55,7 +55,7 @@ def test_fresh_database_gets_every_table(backend) -> None:
 
 
 def test_postgres_column_types_keep_sqlite_semantics(pg_url) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn)
     types = dict(
         conn.execute(
@@ -76,15 +76,15 @@ def test_postgres_column_types_keep_sqlite_semantics(pg_url) -> None:
 def test_migrations_apply_once_and_in_order(backend) -> None:
     calls: list[str] = []
 
-    def first(conn: _db.Connection) -> None:
+    def first(conn: connection.Connection) -> None:
         calls.append("first")
         conn.execute("CREATE TABLE a (x INTEGER)")
 
-    def second(conn: _db.Connection) -> None:
+    def second(conn: connection.Connection) -> None:
         calls.append("second")
         conn.execute("ALTER TABLE a ADD COLUMN y INTEGER")
 
-    conn = _db.connect()
+    conn = connection.connect()
     assert migrate(conn, [first]) == 1
     assert migrate(conn, [first]) == 1
     assert migrate(conn, [first, second]) == 2
@@ -95,14 +95,14 @@ def test_migrations_apply_once_and_in_order(backend) -> None:
 
 
 def test_a_failing_migration_leaves_the_database_unchanged(backend) -> None:
-    def good(conn: _db.Connection) -> None:
+    def good(conn: connection.Connection) -> None:
         conn.execute("CREATE TABLE good (x INTEGER)")
 
-    def bad(conn: _db.Connection) -> None:
+    def bad(conn: connection.Connection) -> None:
         conn.execute("CREATE TABLE half (x INTEGER)")
         raise RuntimeError("boom")
 
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn, [good])
     with pytest.raises(RuntimeError, match="boom"):
         migrate(conn, [good, bad])
@@ -113,7 +113,7 @@ def test_a_failing_migration_leaves_the_database_unchanged(backend) -> None:
 
 
 def test_a_newer_schema_is_refused(backend) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn, [lambda c: None, lambda c: None])
     with pytest.raises(StoreError, match="upgrade fluvial"):
         migrate(conn, [lambda c: None])
@@ -125,7 +125,7 @@ def test_concurrent_migrations_apply_each_step_once(backend) -> None:
     """Two processes opening a new store at once: one migrates, the other waits and sees it."""
     calls: list[str] = []
 
-    def slow(conn: _db.Connection) -> None:
+    def slow(conn: connection.Connection) -> None:
         calls.append("slow")
         conn.execute("CREATE TABLE slow (x INTEGER)")
         time.sleep(0.3)  # the other connection arrives meanwhile
@@ -134,7 +134,7 @@ def test_concurrent_migrations_apply_each_step_once(backend) -> None:
     errors: list[BaseException] = []
 
     def run() -> None:
-        conn = _db.connect()
+        conn = connection.connect()
         try:
             results.append(migrate(conn, [slow]))
         except BaseException as exc:
@@ -153,24 +153,24 @@ def test_concurrent_migrations_apply_each_step_once(backend) -> None:
 
 
 def test_connections_use_wal_normal_sync_and_a_busy_timeout(home) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
-    assert conn.execute("PRAGMA busy_timeout").fetchone() == (int(_db.BUSY_TIMEOUT_S * 1000),)
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (int(connection.BUSY_TIMEOUT_S * 1000),)
 
 
 def test_postgres_connections_autocommit_with_a_lock_timeout(pg_url) -> None:
-    conn = _db.connect()
-    assert conn.execute("SHOW lock_timeout").fetchone() == (f"{int(_db.BUSY_TIMEOUT_S)}s",)
+    conn = connection.connect()
+    assert conn.execute("SHOW lock_timeout").fetchone() == (f"{int(connection.BUSY_TIMEOUT_S)}s",)
     assert conn.raw.autocommit and not conn.in_transaction
     conn.close()
 
 
 def test_opening_the_store_twice_migrates_once(backend) -> None:
-    with _db.reading() as conn:
+    with connection.reading() as conn:
         assert current_version(conn) == len(MIGRATIONS)
-    _db.reset_caches()
-    with _db.reading() as conn:
+    connection.reset_caches()
+    with connection.reading() as conn:
         assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
 
 
@@ -178,11 +178,11 @@ def test_an_unreadable_store_gives_a_store_error(home) -> None:
     home.mkdir(parents=True)
     (home / "fluvial.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the fluvial store"):
-        _db.open_database()
+        connection.open_database()
 
 
 def test_the_platform_tables_and_flow_run_columns(backend) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn)
     assert {"deployments", "deployment_schedules", "schedule_ticks", "workers"} <= _tables(conn)
     assert _columns(conn, "deployments")[:15] == [
@@ -215,7 +215,7 @@ def test_the_platform_tables_and_flow_run_columns(backend) -> None:
 
 def test_one_flow_run_per_idempotency_key(backend) -> None:
     """The scheduler's guarantee: a second insert of the same key does nothing."""
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn)
     insert = (
         "INSERT INTO flow_runs (id, flow_name, idempotency_key, state_type) "
@@ -231,7 +231,7 @@ def test_one_flow_run_per_idempotency_key(backend) -> None:
 
 
 def test_one_deployment_per_flow_and_name(backend) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn)
     insert = (
         "INSERT INTO deployments (id, flow_name, name, created, updated) "
@@ -245,7 +245,7 @@ def test_one_deployment_per_flow_and_name(backend) -> None:
 
 
 def test_a_version_1_store_upgrades_with_its_runs_kept(backend) -> None:
-    conn = _db.connect()
+    conn = connection.connect()
     migrate(conn, MIGRATIONS[:1])
     conn.execute("INSERT INTO flow_runs (id, flow_name, state_type) VALUES ('r', 'f', 'COMPLETED')")
     assert migrate(conn) == len(MIGRATIONS)

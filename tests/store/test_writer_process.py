@@ -14,9 +14,12 @@ import psutil
 import pytest
 
 import fluvial.store as store
-from fluvial.store import _recorder, _wire, _writer_process, queries
-from fluvial.store._errors import StoreError
-from fluvial.store._recorder import Recorder
+from fluvial.exceptions import SettingsError, StoreError
+from fluvial.store import queries
+from fluvial.store import recorder as _recorder
+from fluvial.store.recorder import Recorder
+from fluvial.store.writer import process as _writer_process
+from fluvial.store.writer import wire as _wire
 
 
 def _gone(pid: int, timeout: float = 10) -> bool:
@@ -44,7 +47,7 @@ def test_flush_round_trips_through_the_writer_process(recorder: Recorder, make_f
     writer = psutil.Process(pid)
     assert pid != os.getpid() and writer.ppid() == os.getpid()
     # it runs the writer entry point, not this test module
-    assert "fluvial.store._writer_process" in " ".join(writer.cmdline())
+    assert "fluvial.store.writer.process" in " ".join(writer.cmdline())
     run = queries.get_flow_run(flow_run_id)
     assert run.state_type == "COMPLETED" and run.pid == os.getpid()  # the driver's pid
     assert len(queries.task_runs(flow_run_id)) == 3
@@ -74,7 +77,7 @@ def test_values_cross_the_pipe_as_the_writer_would_store_them(recorder: Recorder
 
 
 def _task_run(task_id: uuid.UUID) -> tuple | None:
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         return conn.execute(
             "SELECT name, tags, state_type FROM task_runs WHERE id = ?", (str(task_id),)
         ).fetchone()
@@ -89,7 +92,7 @@ def test_close_stops_the_writer_process_and_leaks_none(backend: str) -> None:
     rec.close()
     assert _gone(pid, timeout=1)
     assert {p.pid for p in psutil.Process().children()} <= before
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (1,)
 
 
@@ -99,7 +102,7 @@ def test_close_commits_what_was_appended_without_a_flush(home) -> None:
     for task_id in ids:
         rec.task_run_created(task_id, None, "t", "k", (), time.time())
     rec.close()
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (1000,)
 
 
@@ -159,7 +162,7 @@ def test_the_thread_writer_can_be_chosen(home, monkeypatch: pytest.MonkeyPatch) 
     assert {p.pid for p in psutil.Process().children()} <= before
     monkeypatch.setenv("FLUVIAL_STORE_WRITER", "carrier-pigeon")
     store._reset_for_tests()
-    with pytest.raises(StoreError, match="FLUVIAL_STORE_WRITER"):
+    with pytest.raises(SettingsError, match="FLUVIAL_STORE_WRITER"):
         store.get_recorder()
 
 
@@ -179,7 +182,7 @@ def test_a_writer_process_that_dies_is_replaced_by_a_thread(
     recorder.task_run_created(second, None, "after", "k", (), time.time())
     recorder.flush(timeout=30)
     assert recorder.writer_pid is None
-    with store._db.reading() as conn:
+    with store.connection.reading() as conn:
         names = sorted(r[0] for r in conn.execute("SELECT name FROM task_runs"))
     assert names == ["after", "before"]
 

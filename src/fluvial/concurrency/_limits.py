@@ -1,7 +1,7 @@
 """Persisted limits: `set_limit`, `get_limit`, `list_limits`, `delete_limit`, and the cached lookup.
 
 Owns the bridge between the slot managers and the store. Limits live in the
-store under `FLUVIAL_HOME` (`fluvial.store.limits`), so a limit set once applies
+store (`fluvial.store._limits`, private: this module is the public path), so a limit set once applies
 to every later run on the machine.
 
 `stored_limit(name)` is what the default managers call on every request. It reads
@@ -13,12 +13,12 @@ time), so a tag without a limit costs a dict lookup.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from fluvial import settings
 from fluvial.concurrency._base import Limit, limits_changed, normalize_names
 
 __all__ = [
@@ -35,11 +35,11 @@ REFRESH_SECONDS = 1.0
 
 
 def fluvial_home() -> Path:
-    return Path(os.environ.get("FLUVIAL_HOME") or Path.home() / ".fluvial")
+    return settings.home()
 
 
 def _store() -> Any:
-    from fluvial.store import limits as store_limits
+    from fluvial.store import _limits as store_limits
 
     return store_limits
 
@@ -100,7 +100,7 @@ def invalidate_cache() -> None:
 
 def stored_limit(name: str) -> Limit | None:
     global _cache, _cache_at, _cache_home
-    home = os.environ.get("FLUVIAL_HOME")
+    home = settings.get().database_url
     if time.monotonic() - _cache_at > REFRESH_SECONDS or home != _cache_home:
         with _cache_lock:
             fresh = {

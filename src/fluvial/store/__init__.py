@@ -2,24 +2,33 @@
 
 ``FLUVIAL_DATABASE_URL=postgresql://user:pass@host/db`` puts it in PostgreSQL
 instead, for a team sharing one record (``pip install 'fluvial[postgres]'``);
-everything below behaves the same on both.
+everything below behaves the same on both. Settings come from
+:mod:`fluvial.settings`; errors are :class:`fluvial.exceptions.StoreError`.
 
 The engine records through :func:`get_recorder` (hot-path calls only append to
 an in-memory queue; a background thread ships batches to a writer process that
-commits them, or commits them itself with ``FLUVIAL_STORE_WRITER=thread``). The CLI and any UI
-read through :mod:`fluvial.store.queries`; tag limits live in
-:mod:`fluvial.store.limits`.
+commits them, or commits them itself with ``FLUVIAL_STORE_WRITER=thread``). The
+CLI and any UI read through :mod:`fluvial.store.queries`. Tag limits are set
+through :mod:`fluvial.concurrency` (the store's ``_limits`` is private).
 
     get_recorder() -> Recorder | None   process-wide; None when FLUVIAL_STORE=off
     store_path() -> Path                 $FLUVIAL_HOME/fluvial.db (~/.fluvial by default)
     database_url() -> str                FLUVIAL_DATABASE_URL, or the SQLite file above
 
-Modules: ``_config`` (settings), ``_schema`` (migrations), ``_db`` (connections),
-``_txn`` (write transactions), ``_sql`` (where the two SQL dialects differ),
-``_pg`` (PostgreSQL connections, the only importer of psycopg),
-``_recovery`` (crashed drivers), ``_batch``/``_writes`` (the writer's SQL),
-``_recorder`` (the hot-path queue and drain thread), ``_wire`` (the pipe's
-frames), ``_writer``/``_writer_process`` (committing batches, in the writer process).
+The package, by role (each module imports only those above it):
+
+    dialects     where SQLite and PostgreSQL differ; PostgreSQL connections
+                 (the only importer of psycopg)
+    connection   which database (DatabaseTarget), connect/open, write transactions
+    schema       the migrations, an append-only ordered list (MIGRATIONS), and
+                 FINAL_STATE_TYPES / OPEN_RUN
+    rows         the SQL that writes run rows and states (writer and recovery)
+    recovery     crash recovery: open runs of dead drivers marked CRASHED
+    writer/      committing batches: batch (events -> rows, one transaction
+                 each), process (the writer process), wire (the pipe's frames)
+    recorder     the hot-path queue, its drain thread, the writer process's lifecycle
+    queries      the read API and its frozen records
+    _limits      the concurrency_limits table (private; see fluvial.concurrency)
 """
 
 from __future__ import annotations
@@ -28,11 +37,12 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from fluvial.store._config import database_target, database_url, store_enabled, store_path
-from fluvial.store._errors import AmbiguousRunIdError, RunNotFoundError, StoreError
+from fluvial import settings
+from fluvial.exceptions import AmbiguousRunIdError, RunNotFoundError, StoreError
+from fluvial.store.connection import database_target, database_url, store_path
 
 if TYPE_CHECKING:
-    from fluvial.store._recorder import Recorder
+    from fluvial.store.recorder import Recorder
 
 __all__ = [
     "AmbiguousRunIdError",
@@ -46,21 +56,22 @@ __all__ = [
 ]
 
 _instance: Recorder | None = None
-_instance_key: tuple[str | None, str | None] | None = None
+_instance_key: str | None = None
 _lock = threading.Lock()
 
 
 def __getattr__(name: str) -> Any:
     # The recorder (sqlite3, socket, logging) is imported on first use: `import fluvial` stays fast.
     if name == "Recorder":
-        from fluvial.store._recorder import Recorder
+        from fluvial.store.recorder import Recorder
 
         return Recorder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _settings_key() -> tuple[str | None, str | None]:
-    return os.environ.get("FLUVIAL_DATABASE_URL"), os.environ.get("FLUVIAL_HOME")
+def store_enabled() -> bool:
+    """False when ``FLUVIAL_STORE`` is one of off/0/false/no (any case)."""
+    return settings.get().store_enabled
 
 
 def get_recorder() -> Recorder | None:
@@ -71,9 +82,10 @@ def get_recorder() -> Recorder | None:
     Raises ``StoreError`` if the store cannot be opened.
     """
     global _instance, _instance_key
-    if not store_enabled():
+    current = settings.get()
+    if not current.store_enabled:
         return None
-    key = _settings_key()
+    key = current.database_url
     recorder = _instance
     if recorder is not None and _instance_key == key and not recorder.closed:
         return recorder
@@ -82,9 +94,9 @@ def get_recorder() -> Recorder | None:
             _instance.close()
             _instance = None
         if _instance is None:
-            from fluvial.store._recorder import Recorder
+            from fluvial.store.recorder import Recorder
 
-            _instance = Recorder(database_target())
+            _instance = Recorder(database_target(key))
             _instance_key = key
         return _instance
 
@@ -92,7 +104,7 @@ def get_recorder() -> Recorder | None:
 def _reset_for_tests() -> None:
     """Close the singleton recorder and forget per-process caches."""
     global _instance, _instance_key
-    from fluvial.store._db import reset_caches
+    from fluvial.store.connection import reset_caches
 
     with _lock:
         if _instance is not None:

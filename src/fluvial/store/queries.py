@@ -1,25 +1,26 @@
-"""The read API: what the CLI and any UI ask of the run record.
+"""The read API: what the CLI and any UI ask of the run record, and the records it returns.
 
 Every function opens the store (which also marks runs of dead drivers
-crashed), reads, and closes it; results are frozen records from
-:mod:`fluvial.store.records`.
+crashed), reads, and closes it; results are small frozen dataclasses built
+from rows (:class:`FlowRunRecord`, :class:`TaskRunRecord`, ...).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from uuid import UUID
 
-from fluvial.store._db import reading
-from fluvial.store._errors import AmbiguousRunIdError, RunNotFoundError
-from fluvial.store.records import (
-    FlowRunRecord,
-    LogRecord,
-    StateRecord,
-    TaskRunRecord,
-)
+from fluvial.exceptions import AmbiguousRunIdError, RunNotFoundError
+from fluvial.store.connection import reading
 
 __all__ = [
+    "FlowRunRecord",
+    "LimitRecord",
+    "LogRecord",
+    "StateRecord",
+    "TaskRunRecord",
     "get_flow_run",
     "list_flow_runs",
     "logs",
@@ -27,6 +28,127 @@ __all__ = [
     "state_history",
     "task_runs",
 ]
+
+def _duration(start: float | None, end: float | None) -> float | None:
+    return end - start if start is not None and end is not None else None
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value else None
+
+
+def _tags(value: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(value)) if value else ()
+
+
+@dataclass(frozen=True)
+class FlowRunRecord:
+    id: UUID
+    name: str | None
+    flow_name: str | None
+    parameters: dict[str, str]
+    tags: tuple[str, ...]
+    parent_task_run_id: UUID | None
+    created: float | None
+    pid: int | None
+    hostname: str | None
+    heartbeat: float | None
+    state_type: str | None
+    state_name: str | None
+    state_message: str | None
+    start_time: float | None
+    end_time: float | None
+    result_location: str | None
+
+    COLUMNS = (
+        "id, name, flow_name, parameters, tags, parent_task_run_id, created, pid, hostname, "
+        "heartbeat, state_type, state_name, state_message, start_time, end_time, result_location"
+    )
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first RUNNING state to the final state, if both exist."""
+        return _duration(self.start_time, self.end_time)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> FlowRunRecord:
+        (id_, name, flow_name, parameters, tags, parent, *rest) = row
+        return cls(
+            UUID(id_),
+            name,
+            flow_name,
+            json.loads(parameters) if parameters else {},
+            _tags(tags),
+            _uuid(parent),
+            *rest,
+        )
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    id: UUID
+    flow_run_id: UUID | None
+    name: str | None
+    task_key: str | None
+    tags: tuple[str, ...]
+    created: float | None
+    state_type: str | None
+    state_name: str | None
+    state_message: str | None
+    start_time: float | None
+    end_time: float | None
+    result_location: str | None
+
+    COLUMNS = (
+        "id, flow_run_id, name, task_key, tags, created, state_type, state_name, "
+        "state_message, start_time, end_time, result_location"
+    )
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first RUNNING state to the final state, if both exist."""
+        return _duration(self.start_time, self.end_time)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> TaskRunRecord:
+        id_, flow_run_id, name, task_key, tags, *rest = row
+        return cls(UUID(id_), _uuid(flow_run_id), name, task_key, _tags(tags), *rest)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    run_id: UUID
+    type: str
+    name: str | None
+    message: str | None
+    ts: float
+    result_location: str | None
+
+    COLUMNS = "run_id, type, name, message, ts, result_location"
+
+    @classmethod
+    def from_row(cls, row: tuple) -> StateRecord:
+        return cls(UUID(row[0]), *row[1:])
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    run_id: UUID | None
+    level: int
+    message: str
+    ts: float
+    task_run_name: str | None = None
+    """Name of the task run that logged it; None for the flow run's own logs."""
+
+
+@dataclass(frozen=True)
+class LimitRecord:
+    tag: str
+    limit: int
+    slot_decay_per_second: float | None
+    created: float
+    updated: float
+
 
 _PREFIX = re.compile(r"^[0-9a-f-]{1,36}$")
 

@@ -1,4 +1,4 @@
-"""The store's schema, as an ordered list of migrations.
+"""The store's schema, as an ordered list of migrations: append yours to :data:`MIGRATIONS`.
 
 ``schema_version`` holds one row: how many entries of :data:`MIGRATIONS` have
 been applied. :func:`migrate` applies the missing ones in order, inside one
@@ -8,8 +8,11 @@ processes cannot both apply a migration and a failing migration leaves the
 database as it was. Append new migrations to the list; never edit a released one.
 
 The same list serves both databases: a migration writes SQLite's column types
-and passes each statement through :func:`fluvial.store._sql.ddl`, which gives
+and passes each statement through :func:`fluvial.store.dialects.ddl`, which gives
 PostgreSQL its equivalents.
+
+:data:`FINAL_STATE_TYPES` and :data:`OPEN_RUN` (the SQL condition "not final
+yet") are defined here once, for the schema's index and the SQL that uses it.
 """
 
 from __future__ import annotations
@@ -17,16 +20,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fluvial.store._errors import StoreError
-from fluvial.store._sql import POSTGRESQL, ddl, dialect_of
-from fluvial.store._txn import begin_write, rollback
+from fluvial.exceptions import StoreError
+from fluvial.store.connection import transaction
+from fluvial.store.dialects import POSTGRESQL, ddl, dialect_of
 
-__all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
+__all__ = [
+    "FINAL_SQL",
+    "FINAL_STATE_TYPES",
+    "MIGRATIONS",
+    "OPEN_RUN",
+    "Migration",
+    "current_version",
+    "migrate",
+]
 
 Migration = Callable[[Any], None]
 
 FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
-_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
+FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
+"""The final state types as an SQL list: ``'COMPLETED', 'FAILED', ...``."""
+OPEN_RUN = f"(state_type IS NULL OR state_type NOT IN ({FINAL_SQL}))"
+"""A run row that is not final yet (the condition of the ``ix_flow_runs_open`` index)."""
 
 
 def _v1_initial(conn: Any) -> None:
@@ -56,7 +70,7 @@ def _v1_initial(conn: Any) -> None:
         "CREATE INDEX ix_flow_runs_state_type ON flow_runs (state_type, created)",
         # the runs crash recovery looks at: small, so opening the store stays cheap
         f"""CREATE INDEX ix_flow_runs_open ON flow_runs (hostname)
-            WHERE state_type IS NULL OR state_type NOT IN ({_FINAL_SQL})""",
+            WHERE state_type IS NULL OR state_type NOT IN ({FINAL_SQL})""",
         """CREATE TABLE task_runs (
             id TEXT PRIMARY KEY,
             flow_run_id TEXT,
@@ -187,7 +201,7 @@ def _v2_deployments(conn: Any) -> None:
             WHERE state_type = 'SCHEDULED'""",
         # what the reaper looks at: runs held by workers
         f"""CREATE INDEX ix_flow_runs_claimed ON flow_runs (worker_id)
-            WHERE worker_id IS NOT NULL AND state_type NOT IN ({_FINAL_SQL})""",
+            WHERE worker_id IS NOT NULL AND state_type NOT IN ({FINAL_SQL})""",
     ]
     dialect = dialect_of(conn)
     for statement in statements:
@@ -329,8 +343,7 @@ def migrate(conn: Any, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """
     if current_version(conn) == len(migrations):
         return len(migrations)
-    begin_write(conn)
-    try:
+    with transaction(conn):
         conn.execute(
             ddl(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -347,8 +360,4 @@ def migrate(conn: Any, migrations: Sequence[Migration] = MIGRATIONS) -> int:
             migration(conn)
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
-    except BaseException:
-        rollback(conn)
-        raise
-    conn.execute("COMMIT")
     return len(migrations)

@@ -119,8 +119,8 @@ def _encode(message: Any, pickler_class: type[pickle.Pickler]) -> bytes:
 
 
 _ALLOWED = {
-    ("fluvial.store._wire", "uuid_text"): uuid_text,
-    ("fluvial.store._wire", "_identity"): _identity,
+    ("fluvial.store.writer.wire", "uuid_text"): uuid_text,
+    ("fluvial.store.writer.wire", "_identity"): _identity,
     ("builtins", "int"): int,
     ("builtins", "float"): float,
     ("builtins", "str"): str,

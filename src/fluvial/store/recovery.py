@@ -13,14 +13,12 @@ import socket
 import time
 from collections.abc import Sequence
 
-from fluvial.store import _writes
-from fluvial.store._db import Connection, transaction
-from fluvial.store._schema import FINAL_STATE_TYPES
+from fluvial.store import rows
+from fluvial.store.connection import Connection, transaction
+from fluvial.store.schema import OPEN_RUN
 
 __all__ = ["pid_alive", "recover_crashed_runs"]
 
-_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
-_OPEN = f"(state_type IS NULL OR state_type NOT IN ({_FINAL_SQL}))"
 
 
 def pid_alive(pid: int, started_before: float | None = None) -> bool:
@@ -58,7 +56,7 @@ def pid_alive(pid: int, started_before: float | None = None) -> bool:
 
 def _open_flow_runs(conn: Connection, hostname: str) -> list[tuple[str, int | None, float | None]]:
     return conn.execute(
-        f"SELECT id, pid, created FROM flow_runs WHERE hostname = ? AND {_OPEN}", (hostname,)
+        f"SELECT id, pid, created FROM flow_runs WHERE hostname = ? AND {OPEN_RUN}", (hostname,)
     ).fetchall()
 
 
@@ -82,16 +80,16 @@ def recover_crashed_runs(conn: Connection, hostname: str | None = None) -> list[
 
 def _mark_crashed(conn: Connection, flow_run_ids: Sequence[str], pids: dict) -> None:
     now = time.time()
-    states: list[_writes.StateRow] = []
+    states: list[rows.StateRow] = []
     task_ids: list[str] = []
     for flow_run_id in flow_run_ids:
         message = f"driver process {pids[flow_run_id]} died"
         states.append((flow_run_id, "CRASHED", "Crashed", message, now, None))
         for (task_id,) in conn.execute(
-            f"SELECT id FROM task_runs WHERE flow_run_id = ? AND {_OPEN}", (flow_run_id,)
+            f"SELECT id FROM task_runs WHERE flow_run_id = ? AND {OPEN_RUN}", (flow_run_id,)
         ):
             task_ids.append(task_id)
             states.append((task_id, "CRASHED", "Crashed", message, now, None))
-    _writes.insert_states(conn, states)
-    _writes.refresh_flow_runs(conn, flow_run_ids)
-    _writes.refresh_task_runs(conn, task_ids)
+    rows.insert_states(conn, states)
+    rows.refresh_flow_runs(conn, flow_run_ids)
+    rows.refresh_task_runs(conn, task_ids)

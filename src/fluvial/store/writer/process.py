@@ -1,9 +1,10 @@
 """The writer process: commits the batches a driver's recorder sends it on stdin.
 
-Started by :class:`fluvial.store._recorder.Recorder` as
-``python -c <entry>`` (see :func:`command`), which loads only ``fluvial.store``:
+Started by :class:`fluvial.store.recorder.Recorder` as
+``python -c <entry>`` (see :func:`command`), which loads only ``fluvial.store``
+(and the dependency-free ``fluvial.exceptions`` and ``fluvial.settings``):
 neither ``fluvial``'s engine nor the user's ``__main__``. The protocol (frames,
-see :mod:`fluvial.store._wire`):
+see :mod:`fluvial.store.writer.wire`):
 
     driver -> writer   ("hello", url, driver pid, hostname)
                        then one list of events per batch
@@ -35,7 +36,7 @@ import sys, types
 package = types.ModuleType("fluvial")
 package.__path__ = [{package_dir!r}]
 sys.modules["fluvial"] = package
-from fluvial.store._writer_process import main
+from fluvial.store.writer.process import main
 sys.exit(main())
 """
 
@@ -44,7 +45,7 @@ def command() -> list[str]:
     """The argv that starts a writer process with this interpreter."""
     if not sys.executable:
         raise RuntimeError("sys.executable is unknown")
-    package_dir = str(Path(__file__).resolve().parent.parent)  # .../fluvial
+    package_dir = str(Path(__file__).resolve().parents[2])  # .../fluvial
     # -P: the current directory is not put on sys.path (3.11+)
     flags = ["-P"] if sys.version_info >= (3, 11) else []
     return [sys.executable, *flags, "-c", _ENTRY.format(package_dir=package_dir)]
@@ -77,10 +78,9 @@ def main() -> int:
     os.close(null)
     os.dup2(2, 1)
 
-    from fluvial.store._config import database_target
-    from fluvial.store._db import connect
-    from fluvial.store._wire import FrameReader, WireError, decode, encode, write_frame
-    from fluvial.store._writer import BatchWriter
+    from fluvial.store.connection import connect, database_target
+    from fluvial.store.writer.batch import BatchWriter
+    from fluvial.store.writer.wire import FrameReader, WireError, decode, encode, write_frame
 
     collect = _Collect()
     store_logger = logging.getLogger("fluvial.store")

@@ -6,10 +6,10 @@ thread drains the deque every ``interval`` seconds, or as soon as it holds
 ``wake_at`` events, in batches of at most ``max_batch`` events, and each batch
 is committed in one transaction, so a reader never sees half a batch.
 
-The commits happen in a **writer process** (:mod:`fluvial.store._writer_process`),
+The commits happen in a **writer process** (:mod:`fluvial.store.writer.process`),
 so that turning events into rows and SQL does not take the driver's GIL from
 the engine's threads: the drain thread only pickles each batch (UUIDs as
-ints, see :mod:`fluvial.store._wire`) onto the process's stdin, and a second
+ints, see :mod:`fluvial.store.writer.wire`) onto the process's stdin, and a second
 thread reads the acknowledgements. The process is started by the drain thread,
 so the first flow does not wait for it: events queue until it is up. If it
 cannot be started (or ``FLUVIAL_STORE_WRITER=thread``), or dies, the drain
@@ -36,21 +36,29 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from fluvial.store import _writer_process
-from fluvial.store._batch import (
+from fluvial import settings
+from fluvial.exceptions import StoreError
+from fluvial.store.connection import (
+    BUSY_TIMEOUT_S,
+    Connection,
+    DatabaseTarget,
+    connect,
+    database_target,
+    open_database,
+)
+from fluvial.store.writer import process as _writer_process
+from fluvial.store.writer.batch import (
     FLOW_RUN,
     HEARTBEAT,
     LOG,
+    RETRIES,
     STATE,
     TASK_RUN,
     TASK_RUN_DONE,
+    BatchWriter,
     summarize_parameters,
 )
-from fluvial.store._config import DatabaseTarget, database_target, writer_mode
-from fluvial.store._db import BUSY_TIMEOUT_S, Connection, connect, open_database
-from fluvial.store._errors import StoreError
-from fluvial.store._wire import FrameReader, encode, write_frame
-from fluvial.store._writer import RETRIES, BatchWriter
+from fluvial.store.writer.wire import FrameReader, encode, write_frame
 
 __all__ = ["Recorder"]
 
@@ -100,7 +108,7 @@ class Recorder:
         if wake_at < 1:
             raise ValueError("wake_at must be at least 1")
         self.target = target or database_target()
-        self._mode = writer_mode()
+        self._mode = settings.get().store_writer
         # Migrated and crashed runs recovered here, by the driver: errors surface here.
         self._conn: Connection | None = open_database(self.target)
         self._interval = interval

@@ -1,9 +1,12 @@
-"""Turn a batch of recorder events into rows, and write them in one transaction.
+"""A batch of recorder events: the event kinds, turned into rows, committed in one transaction.
 
-This is the writer thread's half of the recorder: everything the hot path
-skipped (UUID formatting, parameter summaries, JSON tags, pid and hostname) is
-done here. Within a batch, runs are inserted before states, so the order the
-engine appended them in does not matter.
+This is the writer's half of the recorder: everything the hot path skipped
+(UUID formatting, parameter summaries, JSON tags, pid and hostname) is done
+here. Within a batch, runs are inserted before states, so the order the engine
+appended them in does not matter. :class:`BatchWriter` commits one batch per
+transaction, retrying transient failures; it serves both the writer process
+(:mod:`fluvial.store.writer.process`) and the in-thread writer the recorder
+falls back to when no process can be started.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import reprlib
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from fluvial.store import _writes
-from fluvial.store._schema import FINAL_STATE_TYPES
-
-if TYPE_CHECKING:
-    from fluvial.store._db import Connection
+from fluvial.exceptions import StoreError
+from fluvial.store import rows
+from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
+from fluvial.store.schema import FINAL_STATE_TYPES
 
 __all__ = [
     "FLOW_RUN",
+    "RETRIES",
+    "BatchWriter",
     "HEARTBEAT",
     "LOG",
     "STATE",
@@ -118,9 +122,9 @@ def _fold(
         current[4] = ts
 
 
-def _state_columns(folded: list | None) -> _writes.LatestState:
+def _state_columns(folded: list | None) -> rows.LatestState:
     if folded is None:
-        return _writes.NO_STATE
+        return rows.NO_STATE
     type_, name, message, ts, start, location = folded
     return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
 
@@ -151,8 +155,8 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     """
     flows: dict[str, tuple] = {}
     tasks: dict[str, tuple] = {}
-    state_rows: list[_writes.StateRow] = []
-    log_rows: list[_writes.LogRow] = []
+    state_rows: list[rows.StateRow] = []
+    log_rows: list[rows.LogRow] = []
     beats: dict[str, float] = {}
     latest: dict[str, list] = {}
     skipped = 0
@@ -192,7 +196,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                     run,
                     str(name),
                     str(flow_name),
-                    # a str: summarized by the driver already (see _recorder)
+                    # a str: summarized by the driver already (see recorder)
                     parameters if type(parameters) is str else summarize_parameters(parameters),
                     _tags(tags),
                     _id(parent),
@@ -211,29 +215,77 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
             )
     # Runs that existed already, or whose states came first (from another process),
     # cannot take their state from this batch alone.
-    stale_flows = _writes.stale(conn, "flow_runs", flows)
-    stale_tasks = _writes.stale(conn, "task_runs", tasks)
-    _writes.insert_flow_runs(
+    stale_flows = rows.stale(conn, "flow_runs", flows)
+    stale_tasks = rows.stale(conn, "task_runs", tasks)
+    rows.insert_flow_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in flows.items()]
     )
-    _writes.insert_task_runs(
+    rows.insert_task_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in tasks.items()]
     )
-    _writes.insert_states(conn, state_rows)
-    _writes.insert_logs(conn, log_rows)
+    rows.insert_states(conn, state_rows)
+    rows.insert_logs(conn, log_rows)
     if beats:
-        _writes.update_heartbeats(conn, ((ts, run) for run, ts in beats.items()))
+        rows.update_heartbeats(conn, ((ts, run) for run, ts in beats.items()))
     # States of runs created in earlier batches, of either kind.
     earlier = latest.keys() - flows.keys() - tasks.keys()
-    earlier_flows = _writes.existing(conn, "flow_runs", earlier)
-    _writes.apply_latest(
+    earlier_flows = rows.existing(conn, "flow_runs", earlier)
+    rows.apply_latest(
         conn, "flow_runs", [(run, _state_columns(latest[run])) for run in earlier_flows]
     )
-    _writes.apply_latest(
+    rows.apply_latest(
         conn,
         "task_runs",
         [(run, _state_columns(latest[run])) for run in earlier - earlier_flows],
     )
-    _writes.refresh_flow_runs(conn, stale_flows)
-    _writes.refresh_task_runs(conn, stale_tasks)
+    rows.refresh_flow_runs(conn, stale_flows)
+    rows.refresh_task_runs(conn, stale_tasks)
     return skipped
+
+
+RETRIES = 3
+
+
+class BatchWriter:
+    """Writes batches of recorder events for the driver ``pid`` on ``hostname``."""
+
+    def __init__(self, target: DatabaseTarget, conn: Connection, pid: int, hostname: str) -> None:
+        self.target = target
+        self.conn = conn
+        self.pid = pid
+        self.hostname = hostname
+
+    def commit(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
+        """Commit ``events`` in one transaction: ``(skipped, None)``, or ``(0, error)``.
+
+        On an error nothing of the batch is written, and a warning is logged.
+        """
+        for attempt in range(RETRIES):
+            try:
+                with transaction(self.conn):
+                    skipped = write_events(self.conn, events, self.pid, self.hostname)
+            except Exception as exc:  # never let the writer die
+                if attempt + 1 < RETRIES and is_transient(exc) and self._usable():
+                    continue
+                logger.warning(
+                    "fluvial store: dropped a batch of %d events: %s", len(events), exc
+                )
+                return 0, exc
+            return skipped, None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _usable(self) -> bool:
+        """Whether the connection can take a retry, reconnecting if the server dropped it."""
+        if not getattr(self.conn, "broken", False):
+            return True
+        try:
+            conn = connect(self.target)
+        except StoreError as exc:
+            logger.warning("fluvial store: cannot reconnect: %s", exc)
+            return False
+        self.conn.close()
+        self.conn = conn
+        return True
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,7 +1,8 @@
-"""Tag concurrency limits, as stored: written synchronously (not on a hot path).
+"""Tag concurrency limits, as stored: the ``concurrency_limits`` table.
 
-The slot manager (``fluvial.concurrency``) reads these to know how many task
-runs of a tag may run at once.
+Private: :mod:`fluvial.concurrency` is the one public path to limits (it
+validates, and wakes waiters when a limit changes). Written synchronously,
+never on a hot path.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import math
 import time
 
-from fluvial.store._db import reading, transaction
-from fluvial.store.records import LimitRecord
+from fluvial.store.connection import reading, transaction
+from fluvial.store.queries import LimitRecord
 
 __all__ = ["LimitRecord", "delete_limit", "get_limit", "list_limits", "set_limit"]
 

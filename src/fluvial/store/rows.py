@@ -1,11 +1,11 @@
-"""The SQL that writes runs: shared by the background writer and crash recovery.
+"""The SQL that writes run rows: shared by the writer and crash recovery.
 
 A run's row carries its latest state, but that state is always *derived* from
 ``state_history`` (latest by timestamp, then by arrival), never patched in
 place. Rows and states may therefore arrive in any order, across batches and
 across processes, and the row still ends up agreeing with its history. Every
 function here runs inside the caller's transaction, on SQLite or PostgreSQL:
-the SQL is the same (see :mod:`fluvial.store._sql`).
+the SQL is the same (see :mod:`fluvial.store.dialects`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fluvial.store._schema import FINAL_STATE_TYPES
-from fluvial.store._sql import dialect_of, id_table
+from fluvial.store.dialects import dialect_of, id_table
+from fluvial.store.schema import FINAL_SQL
 
 __all__ = [
     "NO_STATE",
@@ -30,8 +30,6 @@ __all__ = [
     "refresh_task_runs",
     "update_heartbeats",
 ]
-
-_FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
 
 # The latest-state columns of a run, as folded from a batch's states:
 # (state_type, state_name, state_message, state_ts, start_time, end_time, result_location)
@@ -104,7 +102,7 @@ _REFRESH = f"""
 UPDATE {{table}} SET
     (state_type, state_name, state_message, state_ts, result_location, end_time) = (
         SELECT type, name, message, ts, result_location,
-               CASE WHEN type IN ({_FINAL_SQL}) THEN ts END
+               CASE WHEN type IN ({FINAL_SQL}) THEN ts END
         FROM state_history WHERE run_id = ?1
         ORDER BY ts DESC, seq DESC LIMIT 1),
     start_time = (SELECT min(ts) FROM state_history WHERE run_id = ?1 AND type = 'RUNNING')

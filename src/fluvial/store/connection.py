@@ -1,0 +1,217 @@
+"""Connections to the store: which database, opening it, write transactions.
+
+:func:`database_target` parses ``FLUVIAL_DATABASE_URL`` (see :mod:`fluvial.settings`)
+into a :class:`DatabaseTarget`. Every connection is in autocommit mode; writes go through :func:`transaction`,
+which takes the write lock up front so concurrent writers queue instead of
+failing on a lock upgrade. On SQLite that is ``BEGIN IMMEDIATE`` with a busy
+timeout, in WAL mode with ``synchronous=NORMAL``: readers never block the
+writer, and a crash loses at most the last batches, never the file. On
+PostgreSQL (``FLUVIAL_DATABASE_URL=postgresql://...``, see
+:mod:`fluvial.store.dialects`) it is ``BEGIN`` plus an advisory lock, bounded by
+``lock_timeout``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from fluvial import settings
+from fluvial.exceptions import StoreError
+from fluvial.store import dialects
+from fluvial.store.dialects import POSTGRESQL, dialect_of
+
+if TYPE_CHECKING:
+    from fluvial.store.dialects import PgConnection
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "Connection",
+    "DatabaseTarget",
+    "begin_write",
+    "connect",
+    "database_errors",
+    "database_target",
+    "database_url",
+    "is_transient",
+    "open_database",
+    "reading",
+    "rollback",
+    "store_path",
+    "transaction",
+]
+
+
+Connection: TypeAlias = "sqlite3.Connection | PgConnection"
+
+BUSY_TIMEOUT_S = 30.0
+CACHE_KIB = 32 * 1024  # page cache per connection: a ceiling, not an allocation
+
+_lock = threading.Lock()
+_migrated: set[str] = set()
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """A parsed database URL: ``dialect`` is ``"sqlite"`` or ``"postgresql"``."""
+
+    url: str
+    dialect: str
+    path: Path | None = None
+
+
+def database_url() -> str:
+    """The effective database URL (``sqlite:///$FLUVIAL_HOME/fluvial.db`` by default)."""
+    return settings.get().database_url
+
+
+def store_path() -> Path:
+    """The SQLite file of the store.
+
+    ``$FLUVIAL_HOME/fluvial.db`` unless ``FLUVIAL_DATABASE_URL`` names another
+    SQLite file, in which case that file.
+    """
+    target = database_target()
+    return target.path if target.path is not None else settings.get().home / "fluvial.db"
+
+
+def database_target(url: str | None = None) -> DatabaseTarget:
+    """Parse ``url`` (default: :func:`database_url`) into a :class:`DatabaseTarget`."""
+    url = url if url is not None else database_url()
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise StoreError(
+            f"FLUVIAL_DATABASE_URL {url!r} is not a URL; "
+            "expected sqlite:////path/to/fluvial.db or postgresql://..."
+        )
+    if scheme == "sqlite":
+        # sqlite:////abs/x.db -> "/abs/x.db"; sqlite:///rel.db -> "rel.db"
+        path = rest[1:] if rest.startswith("/") else rest
+        if path in ("", ":memory:"):
+            raise StoreError(
+                "an in-memory SQLite store cannot be shared by the writer thread and "
+                "readers; give FLUVIAL_DATABASE_URL a file path"
+            )
+        return DatabaseTarget(url=url, dialect="sqlite", path=Path(path).expanduser())
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        return DatabaseTarget(url=url, dialect="postgresql")
+    raise StoreError(
+        f"unsupported database URL scheme {scheme!r} in {url!r}; use sqlite:// or postgresql://"
+    )
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The exception types a database call can raise (psycopg's only once imported)."""
+    return (sqlite3.Error, *dialects.pg_errors())
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write transaction that failed with ``exc`` may succeed if retried."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc)
+    return dialects.pg_is_transient(exc)
+
+
+def _where(target: DatabaseTarget) -> str:
+    return str(target.path) if target.path is not None else dialects.redact(target.url)
+
+
+def connect(target: DatabaseTarget | None = None) -> Connection:
+    """A new autocommit connection to the store; does not migrate.
+
+    SQLite: WAL, ``synchronous=NORMAL`` and a busy timeout; creates the file
+    (and its directory) if needed. PostgreSQL: a ``lock_timeout`` as long.
+    """
+    target = target or database_target()
+    if target.dialect == POSTGRESQL:
+        return dialects.connect_postgres(target.url, BUSY_TIMEOUT_S)
+    assert target.path is not None
+    try:
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            target.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the fluvial store at {target.path}: {exc}") from exc
+    return conn
+
+
+def open_database(target: DatabaseTarget | None = None) -> Connection:
+    """Connect, migrate the schema (once per process) and mark runs of dead drivers crashed."""
+    from fluvial.store.recovery import recover_crashed_runs
+    from fluvial.store.schema import migrate
+
+    target = target or database_target()
+    conn = connect(target)
+    try:
+        key = target.url if target.path is None else str(target.path)
+        with _lock:
+            if key not in _migrated:
+                migrate(conn)
+                _migrated.add(key)
+        recover_crashed_runs(conn)
+    except database_errors() as exc:
+        conn.close()
+        raise StoreError(f"cannot open the fluvial store at {_where(target)}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def begin_write(conn: Any) -> None:
+    """Start a transaction that holds the store's write lock.
+
+    SQLite: ``BEGIN IMMEDIATE``. PostgreSQL: ``BEGIN`` plus the store's advisory
+    write lock. Either way one writer at a time, and readers are never blocked.
+    """
+    if dialect_of(conn) == POSTGRESQL:
+        dialects.pg_begin_write(conn)
+    else:
+        conn.execute("BEGIN IMMEDIATE")
+
+
+def rollback(conn: Any) -> None:
+    """Roll back the open transaction (nothing to do on a lost PostgreSQL connection)."""
+    if dialect_of(conn) == POSTGRESQL:
+        dialects.pg_rollback(conn)
+    else:
+        conn.execute("ROLLBACK")
+
+
+@contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    """One write transaction: committed on success, rolled back on any error."""
+    begin_write(conn)
+    try:
+        yield conn
+    except BaseException:
+        rollback(conn)
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def reading(target: DatabaseTarget | None = None) -> Iterator[Any]:
+    """An opened connection for the read API, closed on exit."""
+    conn = open_database(target)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def reset_caches() -> None:
+    """Forget which databases this process has migrated (tests)."""
+    with _lock:
+        _migrated.clear()
