@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 import fluvial.store as store
-from fluvial.exceptions import SettingsError, StoreError
+from fluvial.exceptions import SettingsError
 from fluvial.store import queries
 from fluvial.store import recorder as _recorder
 from fluvial.store.recorder import Recorder

@@ -22,9 +22,9 @@ ENV_VAR = "FLUVIAL_ENCRYPTION_KEY"
 
 def key_file() -> Path:
     """``$FLUVIAL_HOME/encryption.key``."""
-    from fluvial.store._config import fluvial_home
+    from fluvial import settings
 
-    return fluvial_home() / "encryption.key"
+    return settings.home() / "encryption.key"
 
 
 def _fernet(key: bytes, source: str) -> Any:

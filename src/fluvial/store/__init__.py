@@ -28,6 +28,7 @@ The package, by role (each module imports only those above it):
                  each), process (the writer process), wire (the pipe's frames)
     recorder     the hot-path queue, its drain thread, the writer process's lifecycle
     queries      the read API and its frozen records
+    catalog      variables, blocks, artifacts and assets, as stored
     _limits      the concurrency_limits table (private; see fluvial.concurrency)
 """
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fluvial.store._db import reading, transaction
+from fluvial.store.connection import reading, transaction
 
 __all__ = [
     "ArtifactRow",
