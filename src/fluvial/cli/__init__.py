@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import click
 
+from fluvial.cli._errors import FluvialGroup
 from fluvial.cli.artifacts import artifact
 from fluvial.cli.assets import asset
 from fluvial.cli.blocks import block
@@ -24,7 +25,7 @@ from fluvial.cli.variables import variable
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FluvialGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fluvial")
 def main() -> None:
     """fluvial: plain Python functions as tasks and flows."""

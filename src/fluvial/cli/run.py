@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from fluvial.cli._errors import import_error
+
 __all__ = ["find_flow", "load_flow", "report", "run"]
 
 
@@ -75,7 +77,7 @@ def _import_file(path: Path, name: str) -> ModuleType:
     if depth:
         try:
             module = importlib.import_module(name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - loaded from the file below, which reports it
             module = None
         if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == resolved:
             return module
@@ -86,6 +88,9 @@ def _import_file(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: a syntax error, a failing import ...
+        sys.modules.pop(name, None)
+        raise import_error(path, exc) from exc
     except BaseException:
         sys.modules.pop(name, None)
         raise

@@ -234,7 +234,7 @@ def retry(run_id: str) -> None:
             "can be retried")
     try:
         inputs = load_run_inputs(flow_run_id)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         raise click.ClickException(safe(exc)) from None
     if inputs.source_file is None:
         raise click.ClickException(f"the flow of run {flow_run_id} was not defined in a file")

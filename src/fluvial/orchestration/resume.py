@@ -95,9 +95,17 @@ def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
 
 def load_run_inputs(flow_run_id: uuid.UUID) -> RunInputs:
     path = _runs_dir() / f"{flow_run_id}.pkl"
+    """What ``runs retry`` needs of a run. ``LookupError`` if the run left no inputs file,
+    ``ValueError`` naming the file if it cannot be read back (truncated, corrupt, or
+    written by an incompatible version)."""
     try:
-        record = cloudpickle.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise LookupError(f"flow run {flow_run_id} left no inputs to retry with ({path} is "
                           "missing: was it run with FLUVIAL_STORE=off?)") from None
-    return RunInputs(**record)
+    try:
+        record = cloudpickle.loads(data)
+        return RunInputs(**record)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise ValueError(f"{path}: the inputs of flow run {flow_run_id} cannot be read "
+                         f"({type(exc).__name__}: {exc})") from exc
