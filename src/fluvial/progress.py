@@ -8,7 +8,6 @@ the hot path nothing measurable.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -21,12 +20,10 @@ __all__ = ["ProgressDisplay", "progress_enabled"]
 
 
 def progress_enabled() -> bool:
-    setting = os.environ.get("FLUVIAL_PROGRESS", "auto").strip().lower()
-    if setting in ("off", "0", "false", "no"):
-        return False
-    if setting in ("on", "1", "true", "yes"):
-        return True
-    return sys.stderr.isatty()
+    from fluvial import settings
+
+    forced = settings.get().progress
+    return sys.stderr.isatty() if forced is None else forced
 
 
 class ProgressDisplay:

@@ -8,6 +8,8 @@
     FLUVIAL_STORE          ``off``/``0``/``false``/``no`` turns the run record off
     FLUVIAL_STORE_WRITER   ``process`` (default) or ``thread``: who commits the record
     FLUVIAL_PROGRESS       ``on``/``off``/``auto`` (default: on when stderr is a terminal)
+    FLUVIAL_ENCRYPTION_KEY the Fernet key of secret block fields (default: a key file
+                           ``$FLUVIAL_HOME/encryption.key``, created on first use)
 
 :func:`get` returns a frozen :class:`Settings` snapshot. Settings are read at
 call time, not import time (tests and long-lived processes change the
@@ -19,12 +21,12 @@ naming the variable, wherever settings are first asked for.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluvial.exceptions import SettingsError
 
-__all__ = ["VARIABLES", "Settings", "SettingsError", "get"]
+__all__ = ["VARIABLES", "Settings", "SettingsError", "get", "home"]
 
 VARIABLES = (
     "FLUVIAL_HOME",
@@ -32,6 +34,7 @@ VARIABLES = (
     "FLUVIAL_STORE",
     "FLUVIAL_STORE_WRITER",
     "FLUVIAL_PROGRESS",
+    "FLUVIAL_ENCRYPTION_KEY",
 )
 
 _OFF = frozenset({"off", "0", "false", "no"})
@@ -53,10 +56,12 @@ class Settings:
     """``"process"`` or ``"thread"``."""
     progress: bool | None
     """True/False when forced; None for "when stderr is a terminal"."""
+    encryption_key: str | None = field(default=None, repr=False)
+    """``$FLUVIAL_ENCRYPTION_KEY``, stripped; None when unset or empty."""
 
 
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    home_raw, url_raw, store_raw, writer_raw, progress_raw = values
+    home_raw, url_raw, store_raw, writer_raw, progress_raw, key_raw = values
     home = Path(home_raw).expanduser() if home_raw else Path.home() / ".fluvial"
     url = (url_raw or "").strip()
     writer = (writer_raw or "").strip().lower() or "process"
@@ -80,6 +85,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         store_enabled=(store_raw or "").strip().lower() not in _OFF,
         store_writer=writer,
         progress=progress,
+        encryption_key=(key_raw or "").strip() or None,
     )
 
 

@@ -46,7 +46,9 @@ def cipher(create: bool) -> Any:
     ``create=True`` (saving) writes a new key file when there is no key yet;
     ``create=False`` (loading) raises :class:`EncryptionKeyError` instead.
     """
-    env = os.environ.get(ENV_VAR, "").strip()
+    from fluvial import settings
+
+    env = settings.get().encryption_key
     if env:
         return _fernet(env.encode(), ENV_VAR)
     path = key_file()

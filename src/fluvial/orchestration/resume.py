@@ -46,8 +46,9 @@ class RunInputs:
 
 
 def _runs_dir() -> Path:
-    home = os.environ.get("FLUVIAL_HOME") or str(Path.home() / ".fluvial")
-    return Path(home) / "runs"
+    from fluvial import settings
+
+    return settings.home() / "runs"
 
 
 def current_lineage() -> uuid.UUID | None:

@@ -36,8 +36,9 @@ _MAX_HEADER = 1 << 16
 
 def default_storage_dir() -> Path:
     """``$FLUVIAL_HOME/storage``, with ``FLUVIAL_HOME`` defaulting to ``~/.fluvial``."""
-    home = os.environ.get("FLUVIAL_HOME") or "~/.fluvial"
-    return Path(home).expanduser() / "storage"
+    from fluvial import settings
+
+    return settings.home() / "storage"
 
 
 @dataclass(frozen=True, slots=True)
