@@ -32,6 +32,7 @@ __all__ = [
     "get_run_logger",
     "opaque",
     "quote",
+    "serve",
     "tags",
     "task",
     "unmapped",
@@ -46,4 +47,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module("fluvial.concurrency")
+    if name == "serve":  # the platform layer, imported on first use
+        from fluvial.workers import serve
+
+        return serve
     raise AttributeError(f"module 'fluvial' has no attribute {name!r}")

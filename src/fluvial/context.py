@@ -65,7 +65,32 @@ class TaskRunContext:
         return _task_run.get()
 
 
+@dataclass(frozen=True)
+class PlannedFlowRun:
+    """A flow run created in the record before it starts (by a deployment): the top-level
+    flow call made under it takes its id, name and tags instead of new ones."""
+
+    id: Any  # uuid.UUID
+    name: str
+    tags: frozenset[str] = frozenset()
+    scheduled_start_time: float | None = None
+    # id, name, parameters, version of the deployment it belongs to
+    deployment: dict[str, Any] | None = None
+
+    @property
+    def scheduled_start(self) -> Any:
+        """``scheduled_start_time`` as an aware UTC datetime (None if not set)."""
+        import datetime
+
+        if self.scheduled_start_time is None:
+            return None
+        return datetime.datetime.fromtimestamp(self.scheduled_start_time, datetime.UTC)
+
+
 _flow_run: ContextVar[FlowRunContext | None] = ContextVar("fluvial_flow_run", default=None)
+_planned_flow_run: ContextVar[PlannedFlowRun | None] = ContextVar(
+    "fluvial_planned_flow_run", default=None
+)
 _task_run: ContextVar[TaskRunContext | None] = ContextVar("fluvial_task_run", default=None)
 _tags: ContextVar[frozenset[str]] = ContextVar("fluvial_tags", default=frozenset())
 

@@ -13,6 +13,12 @@ The tree::
     │   ├── CrashedRun                                   the worker running a task died
     │   └── SerializationFailure      (also TypeError)  an argument or result could not be pickled
     ├── FlowTimeoutError              (also TimeoutError) a flow run passed its ``timeout_seconds``
+    ├── FlowPauseTimeout              (also TimeoutError) a paused flow run was not resumed in time
+    ├── NotPausedError                (also RuntimeError) resuming a flow run that is not paused
+    ├── DeploymentError
+    │   ├── DeploymentNotFound        (also LookupError) no deployment of that name
+    │   ├── EntrypointError           (also ValueError)  an entrypoint names no flow in a file
+    │   └── ProjectError              (also ValueError)  a fluvial.yaml that cannot be deployed
     ├── FailedRun                                        a failed state that carries no exception
     ├── MissingContextError           (also RuntimeError) a run-only API was used outside a run
     ├── RunnerError                   (also RuntimeError) a task runner is misused or unreachable
@@ -66,6 +72,33 @@ class TaskTimeoutError(TaskError, TimeoutError):
 
 class FlowTimeoutError(FlowError, TimeoutError):
     """A flow run exceeded its ``timeout_seconds``."""
+
+
+class FlowPauseTimeout(FlowError, TimeoutError):
+    """A paused flow run was not resumed within its timeout."""
+
+
+class NotPausedError(FluvialError, RuntimeError):
+    """``resume_flow_run`` on a flow run that is not paused."""
+
+
+class DeploymentError(FluvialError):
+    """Something is wrong with a deployment."""
+
+
+class DeploymentNotFound(DeploymentError, LookupError):
+    """No deployment of that flow name and deployment name (or id)."""
+
+    def __str__(self) -> str:  # a LookupError would show its message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class EntrypointError(DeploymentError, ValueError):
+    """An entrypoint (``path.py:flow``) that does not name a flow in a file."""
+
+
+class ProjectError(DeploymentError, ValueError):
+    """A ``fluvial.yaml`` that cannot be deployed."""
 
 
 class CrashedRun(TaskError):

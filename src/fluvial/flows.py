@@ -128,6 +128,36 @@ class Flow(Generic[P, R]):
             return asyncio.to_thread(run_flow, self, args, kwargs, return_state)
         return run_flow(self, args, kwargs, return_state)
 
+    # -- deployments (the platform layer: fluvial/deployments/_flow_api.py) ---------------
+
+    def to_deployment(self, name: str, **options: Any) -> Any:
+        """A ``Deployment`` of this flow: ``cron=``/``interval=``/``rrule=``/``schedules=``,
+        ``parameters=``, ``tags=``, ``work_pool_name=``, ``concurrency_limit=`` ..."""
+        from fluvial.deployments._flow_api import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def serve(self, name: str, *, limit: int | None = None, pause_on_shutdown: bool = False,
+              **options: Any) -> None:
+        """Store a deployment of this flow and run its runs in this process until stopped."""
+        from fluvial.workers import serve
+
+        serve(self.to_deployment(name, **options), limit=limit,
+              pause_on_shutdown=pause_on_shutdown)
+
+    def deploy(self, name: str, work_pool_name: str = "default", **options: Any) -> str:
+        """Store a deployment of this flow for the workers of ``work_pool_name``; its id."""
+        from fluvial.deployments._flow_api import deploy
+
+        return deploy(self, name, work_pool_name, **options)
+
+    @classmethod
+    def from_source(cls, source: Any, entrypoint: str) -> Flow[..., Any]:
+        """The flow at ``entrypoint`` (``path.py:flow``) in ``source``: a directory or git URL."""
+        from fluvial.deployments._flow_api import from_source
+
+        return from_source(source, entrypoint)
+
 
 @overload
 def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...

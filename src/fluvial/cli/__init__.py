@@ -7,6 +7,10 @@
     fluvial block ls | inspect SLUG/NAME | delete | register -m MODULE | type ls
     fluvial artifact ls | inspect KEY [--all-versions] | delete KEY
     fluvial asset ls | inspect KEY
+    fluvial deploy path.py:flow --name N [--cron ... | --interval ...] | fluvial deploy --all
+    fluvial init
+    fluvial deployment ls | inspect | run | pause | resume | delete | schedule ...
+    fluvial worker start [--pool P] [--limit N] [--run-once]
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ from fluvial.cli.artifacts import artifact
 from fluvial.cli.assets import asset
 from fluvial.cli.blocks import block
 from fluvial.cli.concurrency import concurrency_limit
+from fluvial.cli.deploy import deploy, init
+from fluvial.cli.deployments import deployment
 from fluvial.cli.run import run
+from fluvial.cli.run_control import cancel, resume
 from fluvial.cli.runs import runs
 from fluvial.cli.variables import variable
+from fluvial.cli.worker import worker
 
 __all__ = ["main"]
 
@@ -38,3 +46,9 @@ main.add_command(variable)
 main.add_command(block)
 main.add_command(artifact)
 main.add_command(asset)
+main.add_command(deploy)
+main.add_command(init)
+main.add_command(deployment)
+main.add_command(worker)
+runs.add_command(cancel)
+runs.add_command(resume)

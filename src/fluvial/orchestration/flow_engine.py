@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fluvial import states as st
-from fluvial.context import FlowRunContext, _flow_run, _task_run
+from fluvial.context import FlowRunContext, _flow_run, _planned_flow_run, _task_run
 from fluvial.exceptions import FlowTimeoutError, ParameterTypeError, TaskTimeoutError
 from fluvial.futures import resolve_futures_to_states
 from fluvial.logging import configure_console, print_as_log
@@ -77,11 +77,18 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     lineage = parent_flow.flow_run.lineage_id if parent_flow else current_lineage()
     parent_id = parent_flow.flow_run.id if parent_flow else (
         parent_task.task_run.flow_run_id if parent_task else None)
-    flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(), parameters,
-                       frozenset(), parent_task.task_run.id if parent_task else None, lineage,
-                       parent_flow_run_id=parent_id,
-                       root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
-                       else parent_id)
+    planned = _planned_flow_run.get() if parent_flow is None else None
+    if planned is not None:  # a deployment's run, already in the record
+        flow_run = FlowRun(flow, planned.name, parameters, planned.tags, None, planned.id,
+                           scheduled_start_time=planned.scheduled_start)
+        flow_run.id = flow_run.root_flow_run_id = planned.id
+    else:
+        flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(),
+                           parameters, frozenset(),
+                           parent_task.task_run.id if parent_task else None, lineage,
+                           parent_flow_run_id=parent_id,
+                           root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
+                           else parent_id)
     runner, owned = _runner_for(flow)
     recorder = open_recorder()
     record_flow_start(recorder, flow_run, st.Running())

@@ -1,0 +1,334 @@
+"""``Worker``: polls the record, claims due runs, runs each in its own process.
+
+Each poll (every ``poll_interval`` seconds): heartbeat (every
+``heartbeat_interval``), one scheduler tick (``fluvial.scheduler``, when
+installed), one reaping pass (:mod:`fluvial.workers._reaper`), signals to the
+processes of runs being cancelled, then claims due runs up to ``limit``
+running at once and starts a process for each
+(:mod:`fluvial.workers._flow_process`). A process that exits leaves its run
+final; if it did not (it was killed, it crashed), the worker records
+``Crashed`` (or ``Cancelled``, when the run was being cancelled) and the run is
+scheduled again if its deployment allows retries.
+
+Stopping: the first SIGTERM/SIGINT stops claiming and lets running flows finish;
+a second one hands the runs back (their processes get SIGTERM, then SIGKILL
+after ``cancel_grace`` seconds; the runs go back to ``Scheduled`` for another
+worker). A worker killed with SIGKILL takes its flow processes with it; other
+workers' reapers mark its runs ``Crashed`` once its heartbeat lapses.
+
+``clock`` (epoch seconds) decides what is due and when heartbeats lapse, so
+tests need not wait for the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fluvial.deployments._records import set_state
+from fluvial.workers import _claim, _reaper
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("fluvial.worker")
+
+
+@dataclass
+class _Child:
+    run_id: str
+    process: subprocess.Popen
+    started: float
+    terminate_sent: float | None = None
+    killed: bool = False
+    cancelling: bool = False
+    handing_back: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Worker:
+    """Claims and runs due flow runs of one work pool (or of some deployments)."""
+
+    def __init__(
+        self,
+        pool: str | None = "default",
+        *,
+        limit: int | None = None,
+        name: str | None = None,
+        deployment_ids: Sequence[str] | None = None,
+        poll_interval: float = 0.5,
+        heartbeat_interval: float = 5.0,
+        heartbeat_timeout: float = 30.0,
+        cancel_grace: float = 10.0,
+        run_once: bool = False,
+        schedule: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise ValueError(f"worker limit must be an integer >= 1, got {limit!r}")
+        for label, value in (("poll_interval", poll_interval),
+                             ("heartbeat_interval", heartbeat_interval),
+                             ("heartbeat_timeout", heartbeat_timeout)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"worker {label} must be > 0, got {value!r}")
+        if pool is None and deployment_ids is None:
+            raise ValueError("a worker needs a pool or deployment ids")
+        self.pool = pool
+        self.limit = limit
+        self.id = str(uuid.uuid4())
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.deployment_ids = list(deployment_ids) if deployment_ids is not None else None
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.cancel_grace = cancel_grace
+        self.run_once = run_once
+        self.schedule = schedule
+        self.clock = clock
+        self.children: dict[str, _Child] = {}
+        self.finished: list[str] = []
+        self._stop = threading.Event()
+        self._hand_back = False
+        self._signals = 0
+        self._last_beat = float("-inf")
+        self._conn: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run until stopped (signals, ``stop()``, or after one round with ``run_once``)."""
+        from fluvial.store.connection import open_database
+
+        self._conn = open_database()
+        restore = self._install_signals()
+        try:
+            self._register()
+            logger.info("Worker %s (%s) polling pool %r", self.name, self.id, self.pool)
+            while True:
+                self.poll()
+                if self.run_once:
+                    self._drain()
+                    break
+                if self._stop.is_set():
+                    self._drain()
+                    break
+                self._stop.wait(self.poll_interval)
+        finally:
+            restore()
+            self._unregister()
+            self._conn.close()
+            self._conn = None
+
+    def stop(self, hand_back: bool = False) -> None:
+        """Stop claiming; with ``hand_back``, also give the running runs back."""
+        if hand_back:
+            self._hand_back = True
+        self._stop.set()
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals == 1:
+                logger.info("Worker %s: stopping; waiting for %d run(s) to finish "
+                            "(signal again to hand them back)", self.name, len(self.children))
+                self.stop()
+            else:
+                self.stop(hand_back=True)
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for signum, previous in old.items():
+                signal.signal(signum, previous)
+
+        return restore
+
+    def _register(self) -> None:
+        from fluvial.store.connection import transaction
+
+        now = self.clock()
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO workers (id, name, work_pool, hostname, pid, heartbeat, started) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.id, self.name, self.pool, socket.gethostname(), os.getpid(), now, now))
+        self._last_beat = now
+
+    def _unregister(self) -> None:
+        from fluvial.store.connection import transaction
+
+        try:
+            with transaction(self._conn):
+                self._conn.execute("DELETE FROM workers WHERE id = ?", (self.id,))
+        except Exception:  # noqa: BLE001 - the reaper cleans up what remains
+            logger.exception("Worker %s: could not unregister", self.name)
+
+    def heartbeat(self, now: float | None = None) -> None:
+        from fluvial.store.connection import transaction
+
+        now = self.clock() if now is None else now
+        with transaction(self._conn):
+            updated = self._conn.execute("UPDATE workers SET heartbeat = ? WHERE id = ?",
+                                         (now, self.id)).rowcount
+            if not updated:  # reaped while stalled: come back
+                self._conn.execute(
+                    "INSERT INTO workers (id, name, work_pool, hostname, pid, heartbeat, started)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (self.id, self.name, self.pool, socket.gethostname(), os.getpid(), now, now))
+        self._last_beat = now
+
+    # -- one poll ----------------------------------------------------------------------
+
+    def poll(self) -> list[str]:
+        """One round: heartbeat, tick, reap, cancel, collect, claim; the runs started."""
+        now = self.clock()
+        if now - self._last_beat >= self.heartbeat_interval:
+            self.heartbeat(now)
+        if self.schedule and not self._stop.is_set():
+            self._tick(now)
+        _reaper.reap(self._conn, now, self.heartbeat_timeout, own_id=self.id)
+        self._signal_cancelled()
+        self._collect()
+        if self._hand_back:
+            self._terminate_all()
+            return []
+        if self._stop.is_set() and not self.run_once:
+            return []
+        return self._claim(now)
+
+    def _tick(self, now: float) -> None:
+        try:
+            from fluvial.scheduler import run_scheduler_once  # type: ignore[import-not-found]
+        except ImportError:
+            return
+        try:
+            run_scheduler_once(self._conn, now=now)
+        except Exception:  # noqa: BLE001 - scheduling trouble must not stop running runs
+            logger.exception("Worker %s: scheduler tick failed", self.name)
+
+    def _claim(self, now: float) -> list[str]:
+        _claim.cancel_collisions(self._conn, now, self.pool, self.deployment_ids)
+        started = []
+        while self.limit is None or len(self.children) < self.limit:
+            run_id = _claim.claim_next(self._conn, self.id, now, self.pool, self.deployment_ids)
+            if run_id is None:
+                break
+            self._spawn(run_id)
+            started.append(run_id)
+        return started
+
+    def _spawn(self, run_id: str) -> None:
+        env = dict(os.environ)
+        env.setdefault("FLUVIAL_STORE_WRITER", "thread")  # no second process to start
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fluvial.workers._flow_process", run_id],
+                env=env, start_new_session=True,
+            )
+        except OSError as exc:
+            from fluvial.store.connection import transaction
+
+            with transaction(self._conn):
+                set_state(self._conn, run_id, "CRASHED", "Crashed",
+                          f"worker {self.name} could not start a process: {exc}")
+            return
+        self.children[run_id] = _Child(run_id, process, time.monotonic())
+        logger.info("Worker %s: started flow run %s (pid %d)", self.name, run_id, process.pid)
+
+    # -- children ----------------------------------------------------------------------
+
+    def _signal_cancelled(self) -> None:
+        if not self.children:
+            return
+        rows = self._conn.execute(
+            "SELECT id FROM flow_runs WHERE worker_id = ? AND state_type = 'CANCELLING'",
+            (self.id,)).fetchall()
+        for (run_id,) in rows:
+            child = self.children.get(str(run_id))
+            if child is not None:
+                child.cancelling = True
+                self._terminate(child)
+        self._escalate()
+
+    def _terminate(self, child: _Child) -> None:
+        if child.terminate_sent is None and child.process.poll() is None:
+            logger.info("Worker %s: stopping flow run %s (SIGTERM)", self.name, child.run_id)
+            child.process.terminate()
+            child.terminate_sent = time.monotonic()
+
+    def _escalate(self) -> None:
+        for child in self.children.values():
+            if (child.terminate_sent is not None and not child.killed
+                    and time.monotonic() - child.terminate_sent >= self.cancel_grace
+                    and child.process.poll() is None):
+                logger.info("Worker %s: killing flow run %s (SIGKILL)", self.name, child.run_id)
+                child.process.kill()
+                child.killed = True
+
+    def _terminate_all(self) -> None:
+        for child in self.children.values():
+            child.handing_back = not child.cancelling
+            self._terminate(child)
+        self._escalate()
+
+    def _collect(self) -> None:
+        for run_id, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            del self.children[run_id]
+            self._settle(child, code)
+            self.finished.append(run_id)
+
+    def _settle(self, child: _Child, code: int) -> None:
+        """Record what a process that exited left unsaid."""
+        from fluvial.store.connection import transaction
+
+        run_id = child.run_id
+        row = self._conn.execute("SELECT state_type FROM flow_runs WHERE id = ?",
+                                 (run_id,)).fetchone()
+        state = row[0] if row else None
+        with transaction(self._conn):
+            if child.cancelling or state == "CANCELLING":
+                set_state(self._conn, run_id, "CANCELLED", "Cancelled",
+                          f"cancelled; its process exited with status {code}")
+            elif child.handing_back:
+                self._conn.execute(
+                    "UPDATE flow_runs SET worker_id = NULL, claimed_at = NULL, infrastructure_pid"
+                    " = NULL, pid = NULL, hostname = NULL, scheduled_start_time = ? WHERE id = ?",
+                    (self.clock(), run_id))
+                set_state(self._conn, run_id, "SCHEDULED", "Scheduled",
+                          f"handed back by worker {self.name} as it stopped")
+            elif state not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                set_state(self._conn, run_id, "CRASHED", "Crashed",
+                          f"its process exited with status {code} before the run ended")
+                _reaper.reschedule_if_retries_left(self._conn, run_id, self.clock())
+            elif state == "CRASHED":
+                _reaper.reschedule_if_retries_left(self._conn, run_id, self.clock())
+        logger.info("Worker %s: flow run %s ended (exit status %d)", self.name, run_id, code)
+
+    def _drain(self) -> None:
+        """Wait for the running processes to end (handing them back if told to)."""
+        while self.children:
+            if self._hand_back:
+                self._terminate_all()
+            now = self.clock()
+            if now - self._last_beat >= self.heartbeat_interval:
+                self.heartbeat(now)
+            self._signal_cancelled()
+            self._collect()
+            if self.children:
+                time.sleep(min(self.poll_interval, 0.1))
