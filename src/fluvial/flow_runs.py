@@ -55,8 +55,8 @@ def cancel_flow_run(run_id: str | uuid.UUID, grace: float = 10.0,
     ``CANCELLING`` when its worker will stop it. A final run raises ``ValueError``.
     """
     from fluvial.deployments._records import connection, set_state
-    from fluvial.store.recovery import pid_alive
     from fluvial.store.connection import transaction
+    from fluvial.store.recovery import pid_alive
 
     run_id = str(run_id)
     with connection() as conn:

@@ -94,8 +94,8 @@ def _reap_workers(conn: Any, now: float, heartbeat_timeout: float,
 
 
 def _reap_cancelling(conn: Any, hostname: str) -> list[str]:
-    from fluvial.store.recovery import pid_alive
     from fluvial.store.connection import transaction
+    from fluvial.store.recovery import pid_alive
 
     rows = conn.execute(
         """SELECT id, coalesce(infrastructure_pid, pid), hostname FROM flow_runs
