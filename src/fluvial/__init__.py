@@ -6,7 +6,7 @@ task`` becomes ``from fluvial import flow, task``.
 
 from typing import Any
 
-from fluvial.annotations import opaque, quote, unmapped
+from fluvial.annotations import allow_failure, opaque, quote, unmapped
 from fluvial.context import get_run_context, tags
 from fluvial.flows import Flow, flow
 from fluvial.futures import Future, FutureList, PrefectFuture, as_completed, wait
@@ -24,6 +24,7 @@ __all__ = [
     "State",
     "StateType",
     "Task",
+    "allow_failure",
     "as_completed",
     "concurrency",
     "disable_run_logger",

@@ -1,5 +1,12 @@
-"""Argument annotations: ``unmapped`` (pass whole to every mapped call), ``quote`` and
-``opaque`` (pass as-is: fluvial does not look inside for futures)."""
+"""Argument annotations, as in ``prefect.utilities.annotations``:
+
+* ``unmapped(x)``: pass ``x`` whole to every run of a ``Task.map``;
+* ``allow_failure(future)``: the downstream runs even if that upstream failed, and
+  receives the upstream's exception in its place (also in ``wait_for=``);
+* ``quote(x)``: pass ``x`` as-is, without looking inside it for futures (``.unquote()``);
+* ``opaque(x)``: like ``quote`` for what is inside ``x``, but a future given directly is
+  still resolved to its result.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["BaseAnnotation", "opaque", "quote", "unmapped"]
+__all__ = ["BaseAnnotation", "NotSet", "Quote", "allow_failure", "opaque", "quote", "unmapped"]
 
 
 class BaseAnnotation(Generic[T]):
@@ -18,6 +25,10 @@ class BaseAnnotation(Generic[T]):
 
     def unwrap(self) -> T:
         return self.value
+
+    def rewrap(self, value: T) -> BaseAnnotation[T]:
+        """The same annotation around another value."""
+        return type(self)(value)
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.value == other.value  # type: ignore[attr-defined]
@@ -35,10 +46,37 @@ class BaseAnnotation(Generic[T]):
 class unmapped(BaseAnnotation[T]):
     """Pass this argument whole to every call of a ``Task.map``."""
 
+    def __getitem__(self, _: object) -> T:
+        return self.value  # an endless sequence of the same value, as in Prefect
+
+
+class allow_failure(BaseAnnotation[T]):
+    """Let the downstream run even if this upstream (a future, or futures inside a
+    container) did not complete; a failed upstream's exception is passed in its place."""
+
 
 class quote(BaseAnnotation[T]):
     """Pass this argument as-is: futures inside it are not resolved."""
 
+    def unquote(self) -> T:
+        return self.value
+
+
+class Quote(quote[T]):
+    """Deprecated spelling of ``quote`` (as in Prefect)."""
+
+    def __init__(self, value: T) -> None:
+        import warnings
+
+        warnings.warn("Use of `Quote` is deprecated. Use `quote` instead.",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(value)
+
 
 class opaque(quote[T]):
-    """Like ``quote``: the value is passed through untouched."""
+    """Pass the value without looking inside it; a future given directly is still
+    resolved to its result."""
+
+
+class NotSet:
+    """Tells "not given" apart from ``None``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from fluvial.annotations import allow_failure
 from fluvial.context import _flow_run, current_tags
 from fluvial.futures import Future
 from fluvial.runs import Submission
@@ -25,24 +26,39 @@ if TYPE_CHECKING:
 __all__ = ["current_runner", "prepare"]
 
 
+class Waits(list[Future]):
+    """The futures of a ``wait_for=``; ``allowed`` holds the positions of those given in
+    ``allow_failure(...)``."""
+
+    allowed: tuple[int, ...] = ()
+
+
 def wait_for_futures(task: Task, wait_for: Iterable[Any] | None) -> list[Future]:
     if wait_for is None:
         return []
-    if isinstance(wait_for, Future):
+    if isinstance(wait_for, (Future, allow_failure)):
         wait_for = [wait_for]
-    found: list[Future] = []
+    found = Waits()
+    allowed: list[int] = []
     for item in wait_for:
-        extract(item, found)
+        extract(item, found, allowed)
+    if allowed:
+        found.allowed = tuple(allowed)
     return found
 
 
 def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
     """Replace futures in ``task_run``'s arguments by markers; collect its upstreams."""
     found: list[Future] = []
-    task_run.args, task_run.kwargs = extract_call(task_run.args, task_run.kwargs, found)
+    allowed: list[int] = []
+    task_run.args, task_run.kwargs = extract_call(task_run.args, task_run.kwargs, found,
+                                                  allowed)
     n_data = len(found)
     if waits:
+        allowed.extend(n_data + i for i in getattr(waits, "allowed", ()))
         found.extend(waits)
+    if allowed:
+        task_run.allowed_failures = frozenset(allowed)
     if found:
         task_run.upstream_names = tuple(f.task_name for f in found)
         for upstream in found:  # a consumer sees (and propagates) an upstream's failure

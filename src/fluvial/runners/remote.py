@@ -175,7 +175,9 @@ class RemoteTaskRunner(TaskRunner):
 
     A run whose upstreams were all launched on this backend goes to the backend at
     once, with the upstreams' backend references as arguments, so the cluster orders
-    it. A tagged run first waits in the driver for its upstreams to settle and for
+    it. A run with ``allow_failure`` upstreams waits in the driver for them to settle,
+    and a failed one is sent as its state (a backend would not run the dependent of
+    an errored run). A tagged run first waits in the driver for its upstreams to settle and for
     its tag slots (cluster-wide slot manager); a run depending on a future of another
     runner waits for that future and receives its state by value.
     """
@@ -225,7 +227,8 @@ class RemoteTaskRunner(TaskRunner):
             if tracker is not None:
                 tracker.submitted()
             futures.append(future)
-            if task_run.tags or not all(self._launched_here(u) for u in submission.upstreams):
+            if task_run.tags or task_run.allowed_failures or not all(
+                    self._launched_here(u) for u in submission.upstreams):
                 self._launch_later(submission, future, options)
             else:
                 now.append((submission, future))
@@ -251,9 +254,11 @@ class RemoteTaskRunner(TaskRunner):
     def _backend_arg(self, upstream: Future) -> Any:
         """What a downstream run receives for ``upstream``: a backend reference, or the
         (settled) state itself for a future of another runner."""
-        if self._launched_here(upstream):
+        state = upstream._state
+        if self._launched_here(upstream) and (state is None
+                                              or state.type is StateType.COMPLETED):
             return upstream.backend_ref  # type: ignore[attr-defined]
-        return upstream._final_state()
+        return upstream._final_state()  # settled elsewhere, or failed: its state by value
 
     def _on_backend_error(self, future: RemoteFuture, submission: Submission,
                           exc: BaseException) -> None:

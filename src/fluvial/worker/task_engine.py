@@ -4,7 +4,8 @@
 a worker process, a Dask worker or a Ray worker — and returns the final ``State``.
 It never raises for a task's own failure. In order it:
 
-1. ends ``NotReady`` if an upstream (data or ``wait_for``) did not complete;
+1. ends ``NotReady`` if an upstream (data or ``wait_for``) did not complete, unless it
+   was given in ``allow_failure(...)`` (then its exception stands in for its result);
 2. puts upstream results into the arguments;
 3. answers from the cache if the task's cache policy finds a valid record;
 4. calls the function (under ``timeout_seconds`` if set), retrying failed attempts
@@ -51,16 +52,20 @@ def upstream_failure(task_run: TaskRun, upstream_name: str, upstream: State) -> 
 
 def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: int = 0) -> State:
     """Run one task run to a final state. ``upstream_states[:n_data]`` feed the arguments."""
+    allowed = task_run.allowed_failures
     for i, upstream in enumerate(upstream_states):
-        if upstream.type is not StateType.COMPLETED:
+        if upstream.type is not StateType.COMPLETED and i not in allowed:
             names = task_run.upstream_names
             return upstream_failure(task_run, names[i] if i < len(names) else "?", upstream)
 
     args, kwargs = task_run.args, task_run.kwargs
     if n_data:
-        args, kwargs = resolve_call(
-            args, kwargs, [s.data for s in upstream_states[:n_data]]
-        )
+        if allowed:  # a failed upstream given in allow_failure(...) passes its exception
+            values = [s.data if s.type is StateType.COMPLETED
+                      else s.result(raise_on_failure=False) for s in upstream_states[:n_data]]
+        else:
+            values = [s.data for s in upstream_states[:n_data]]
+        args, kwargs = resolve_call(args, kwargs, values)
 
     task = task_run.task
     started = time.time()
