@@ -1,7 +1,8 @@
 """Tag-based concurrency limits: persisted limits, the slot manager and its backends.
 
 Owns the public façade. Limits are stored under `FLUVIAL_HOME` (`set_limit`,
-`get_limit`, `list_limits`, `delete_limit`); slots are granted by the current
+`get_limit`, `list_limits`, `delete_limit`; a limit is an int from 0 to `MAX_LIMIT`,
+one million); slots are granted by the current
 `SlotManager` (`get_slot_manager()`): the host backend by default, or the one a
 runner installs with `use_slot_manager(...)`.
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fluvial.concurrency._api import arate_limit, concurrency, rate_limit
 from fluvial.concurrency._api import reset as _reset
 from fluvial.concurrency._base import (
+    MAX_LIMIT,
     ConcurrencySlotTimeout,
     Lease,
     Limit,
@@ -41,6 +43,7 @@ __all__ = [
     "InProcessSlotManager",
     "Lease",
     "Limit",
+    "MAX_LIMIT",
     "RaySlotManager",
     "SlotManager",
     "SlotRequest",

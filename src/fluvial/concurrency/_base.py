@@ -63,7 +63,7 @@ class ConcurrencySlotTimeout(TimeoutError):
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A limit as the slot managers see it."""
+    """A limit as the slot managers see it (``0 <= limit <= MAX_LIMIT``)."""
 
     limit: int
     slot_decay_per_second: float | None = None
@@ -82,6 +82,25 @@ class SlotStatistics:
 
 LimitSource = Callable[[str], Limit | None]
 
+#: The largest limit a tag may have: a million task runs of one tag at once is beyond any
+#: machine or cluster fluvial drives, and every slot manager (host files, the Dask
+#: plugin's and the Ray actor's counters, the store's INTEGER column) supports it.
+MAX_LIMIT = 1_000_000
+
+
+def check_limit(tag: str, limit: object) -> int:
+    """``limit`` if it is an int in ``[0, MAX_LIMIT]``; else a TypeError/ValueError naming
+    ``tag``."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"a concurrency limit must be an integer, got {limit!r} for {tag!r}")
+    if limit < 0:
+        raise ValueError(f"a concurrency limit must be 0 or more, got {limit} for {tag!r}")
+    if limit > MAX_LIMIT:
+        shown = str(limit) if limit < 10**24 else f"about 10**{len(str(limit)) - 1}"
+        raise ValueError(f"a concurrency limit must be at most {MAX_LIMIT:,}, got {shown} "
+                         f"for {tag!r}")
+    return limit
+
 
 def _limit_source(limits: Mapping[str, int | Limit] | LimitSource | None) -> LimitSource:
     if limits is None:
@@ -93,6 +112,8 @@ def _limit_source(limits: Mapping[str, int | Limit] | LimitSource | None) -> Lim
     table = {
         k: (v if isinstance(v, Limit) else Limit(int(v))) for k, v in dict(limits).items()
     }
+    for k, v in table.items():
+        check_limit(k, v.limit)
     return table.get
 
 

@@ -395,20 +395,8 @@ class HostSlotManager(SlotManager):
         if lim is None:
             return SlotStatistics(name, None, 0, 0, 0)
         nf = self._nf(name)
-        active = 0
         with self._mutex:
-            gen = nf.generation()
-            for i in range(lim.limit):
-                key = (gen, i)
-                if key in nf.held:
-                    active += 1
-                    continue
-                try:
-                    fcntl.flock(nf.fd(key), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    active += 1
-                else:
-                    fcntl.flock(nf.fds[key], fcntl.LOCK_UN)
+            active = self._count_held(nf, lim.limit)
             waiters = nf.waiting
         if not waiters and nf.gate_lock.acquire(blocking=False):
             try:
@@ -419,6 +407,39 @@ class HostSlotManager(SlotManager):
             finally:
                 nf.gate_lock.release()
         return SlotStatistics(name, lim.limit, active, active, waiters)
+
+    @staticmethod
+    def _count_held(nf: _NameFiles, limit: int) -> int:
+        """Slots of the current generation held by anyone (mutex held).
+
+        Only slot files that exist can be held, and they exist only as far as slots were
+        ever taken at once, so this looks at those — not at ``range(limit)`` — and opens
+        one descriptor at a time, closed at once: the cost is independent of the limit.
+        """
+        gen = nf.generation()
+        prefix = f"{gen}."
+        active = 0
+        with os.scandir(nf.dir) as entries:
+            for entry in entries:
+                if not entry.name.startswith(prefix):
+                    continue
+                index = entry.name[len(prefix):]
+                if not index.isdigit() or int(index) >= limit:
+                    continue
+                if (gen, int(index)) in nf.held:
+                    active += 1
+                    continue
+                try:
+                    fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    active += 1
+                finally:
+                    os.close(fd)  # closing drops the probe's lock, if it got one
+        return active
 
     def reset(self, name: str) -> None:
         nf = self._nf(name)

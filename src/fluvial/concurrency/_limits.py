@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from fluvial import settings
-from fluvial.concurrency._base import Limit, limits_changed, normalize_names
+from fluvial.concurrency._base import (
+    MAX_LIMIT,
+    Limit,
+    check_limit,
+    limits_changed,
+    normalize_names,
+)
 
 __all__ = [
     "delete_limit",
@@ -46,10 +52,7 @@ def _store() -> Any:
 
 def _check(tag: str, limit: object, slot_decay_per_second: object) -> None:
     normalize_names(tag)
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"a concurrency limit must be an integer, got {limit!r} for {tag!r}")
-    if limit < 0:
-        raise ValueError(f"a concurrency limit must be 0 or more, got {limit} for {tag!r}")
+    check_limit(tag, limit)
     if slot_decay_per_second is not None:
         if isinstance(slot_decay_per_second, bool) or not isinstance(slot_decay_per_second, int | float):
             raise TypeError(f"slot_decay_per_second must be a number, got {slot_decay_per_second!r}")
@@ -104,7 +107,9 @@ def stored_limit(name: str) -> Limit | None:
     if time.monotonic() - _cache_at > REFRESH_SECONDS or home != _cache_home:
         with _cache_lock:
             fresh = {
-                r.tag: Limit(int(r.limit), r.slot_decay_per_second) for r in list_limits()
+                # min(): a limit stored by an older version may exceed the bound
+                r.tag: Limit(min(int(r.limit), MAX_LIMIT), r.slot_decay_per_second)
+                for r in list_limits()
             }
             _cache, _cache_at, _cache_home = fresh, time.monotonic(), home
     return _cache.get(name)
