@@ -231,3 +231,12 @@ def test_a_second_sigterm_hands_the_runs_back(project: Path) -> None:
     assert (back.state_type, back.worker_id) == ("SCHEDULED", None), back
     assert "handed back" in back.state_message
 
+
+
+def test_max_runs_stops_the_worker_after_that_many(project: Path) -> None:
+    deploy_entrypoint("flows.py:add", "three", source=project, parameters={"a": 1})
+    runs = [run_deployment("add/three", timeout=0) for _ in range(3)]
+    worker = start_worker("--max-runs", "2", "--limit", "1")
+    out, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 0, out
+    assert sorted(state_of(r.id) for r in runs) == ["COMPLETED", "COMPLETED", "SCHEDULED"]

@@ -1,6 +1,6 @@
 """``fluvial worker start``: run the deployments of a work pool.
 
-    fluvial worker start [--pool P] [--limit N] [--run-once] [--name NAME]
+    fluvial worker start [--pool P] [--limit N] [--run-once] [--max-runs N] [--name NAME]
 
 Polls the run record, schedules (each poll runs one scheduler tick), claims due
 runs of its pool and runs each in its own process. Ctrl-C (or SIGTERM) once:
@@ -26,13 +26,15 @@ def worker() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="At most this many flow runs at once.")
 @click.option("--run-once", is_flag=True, help="Run what is due now, then exit.")
+@click.option("--max-runs", type=click.IntRange(min=1), default=None,
+              help="Stop after starting this many runs (and finishing them).")
 @click.option("--name", default=None, help="A name for this worker (default: host-pid).")
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.5,
               show_default=True, help="Seconds between polls of the record.")
 @click.option("--heartbeat-timeout", type=click.FloatRange(min=1), default=30.0,
               show_default=True,
               help="A worker silent this long is gone: its runs are marked Crashed.")
-def start(pool: str, limit: int | None, run_once: bool, name: str | None,
+def start(pool: str, limit: int | None, run_once: bool, max_runs: int | None, name: str | None,
           poll_interval: float, heartbeat_timeout: float) -> None:
     """Start a worker for work pool --pool."""
     from fluvial.store import StoreError
@@ -45,7 +47,8 @@ def start(pool: str, limit: int | None, run_once: bool, name: str | None,
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        Worker(pool, limit=limit, name=name, run_once=run_once, poll_interval=poll_interval,
+        Worker(pool, limit=limit, name=name, run_once=run_once, max_runs=max_runs,
+               poll_interval=poll_interval,
                heartbeat_interval=min(5.0, heartbeat_timeout / 3),
                heartbeat_timeout=heartbeat_timeout).start()
     except StoreError as exc:

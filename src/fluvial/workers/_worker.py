@@ -16,7 +16,8 @@ after ``cancel_grace`` seconds; the runs go back to ``Scheduled`` for another
 worker). A worker killed with SIGKILL takes its flow processes with it; other
 workers' reapers mark its runs ``Crashed`` once its heartbeat lapses.
 
-``clock`` (epoch seconds) decides what is due and when heartbeats lapse, so
+With ``max_runs`` it stops (as after a first signal) once it has started that many
+runs. ``clock`` (epoch seconds) decides what is due and when heartbeats lapse, so
 tests need not wait for the wall clock.
 """
 
@@ -70,6 +71,7 @@ class Worker:
         heartbeat_timeout: float = 30.0,
         cancel_grace: float = 10.0,
         run_once: bool = False,
+        max_runs: int | None = None,
         schedule: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -81,6 +83,9 @@ class Worker:
                              ("heartbeat_timeout", heartbeat_timeout)):
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"worker {label} must be > 0, got {value!r}")
+        if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int)
+                                     or max_runs < 1):
+            raise ValueError(f"worker max_runs must be an integer >= 1, got {max_runs!r}")
         if pool is None and deployment_ids is None:
             raise ValueError("a worker needs a pool or deployment ids")
         self.pool = pool
@@ -93,6 +98,8 @@ class Worker:
         self.heartbeat_timeout = heartbeat_timeout
         self.cancel_grace = cancel_grace
         self.run_once = run_once
+        self.max_runs = max_runs
+        self.started = 0
         self.schedule = schedule
         self.clock = clock
         self.children: dict[str, _Child] = {}
@@ -215,7 +222,7 @@ class Worker:
         except ImportError:
             return
         try:
-            run_scheduler_once(self._conn, now=now)
+            run_scheduler_once(self._conn, now=now, deployment_ids=self.deployment_ids)
         except Exception:  # noqa: BLE001 - scheduling trouble must not stop running runs
             logger.exception("Worker %s: scheduler tick failed", self.name)
 
@@ -223,10 +230,14 @@ class Worker:
         _claim.cancel_collisions(self._conn, now, self.pool, self.deployment_ids)
         started = []
         while self.limit is None or len(self.children) < self.limit:
+            if self.max_runs is not None and self.started >= self.max_runs:
+                self._stop.set()  # enough: finish these and stop
+                break
             run_id = _claim.claim_next(self._conn, self.id, now, self.pool, self.deployment_ids)
             if run_id is None:
                 break
             self._spawn(run_id)
+            self.started += 1
             started.append(run_id)
         return started
 
