@@ -36,6 +36,7 @@ from fluvial.orchestration.submission import (
     current_runner,
     effective_tags,
     prepare,
+    tag_slots,
     wait_for_futures,
 )
 from fluvial.runs import TaskRun
@@ -251,7 +252,8 @@ class Task(Generic[P, R]):
         sub = prepare(task_run, wait_for_futures(self, wait_for))
         for upstream in sub.upstreams:
             upstream.wait()
-        state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
+        with tag_slots(task_run.tags):  # a called run takes its tag slots as a submitted one
+            state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
         if recorder is not None:
             record_task_run(recorder, task_run, state)
         if state.run_id is None:

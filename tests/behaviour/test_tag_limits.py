@@ -147,3 +147,148 @@ def test_two_flow_runs_in_two_processes_share_a_limit(tmp_path: Path, fluvial_ho
     intervals = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
     assert len(intervals) == 30
     assert _peak(intervals) == 2
+
+
+def _call_from_threads(n: int, call) -> None:  # type: ignore[no-untyped-def]
+    import contextvars
+    import threading
+
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(call,))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_called_tasks_take_their_tag_slots_in_a_flow(runner, tmp_path: Path):
+    # four callers inside one flow run (threads sharing the flow's context) run one at a time
+    log = tmp_path / "intervals"
+    set_limit("limited-db", 1)
+    try:
+        @flow(task_runner=runner)
+        def calling():
+            _call_from_threads(4, lambda: timed(0, str(log)))
+
+        calling()
+    finally:
+        delete_limit("limited-db")
+    intervals = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    assert len(intervals) == 4
+    assert _peak(intervals) == 1
+
+
+def test_called_tasks_take_their_tag_slots_outside_a_flow(tmp_path: Path):
+    log = tmp_path / "intervals"
+    set_limit("limited-db", 1)
+    try:
+        _call_from_threads(4, lambda: timed(0, str(log)))
+    finally:
+        delete_limit("limited-db")
+    intervals = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    assert len(intervals) == 4
+    assert _peak(intervals) == 1
+
+
+def test_a_called_task_waits_while_its_tag_is_blocked(tmp_path: Path):
+    # a limit of 0 blocks the tag: the call does not run until the limit is raised
+    import threading
+
+    log = tmp_path / "intervals"
+    set_limit("limited-db", 0)
+    try:
+        done = threading.Event()
+
+        @flow
+        def calling():
+            timed(0, str(log))
+            done.set()
+
+        t = threading.Thread(target=calling)
+        t.start()
+        assert not done.wait(1.0)
+        assert not log.exists()
+        set_limit("limited-db", 1)
+        assert done.wait(30)
+        t.join(30)
+    finally:
+        delete_limit("limited-db")
+    assert len(log.read_text().splitlines()) == 1
+
+
+LONG_TAGS = ["x" * 300, "長い" * 150]  # ~300 bytes of ASCII; 900 bytes of UTF-8
+
+
+def test_long_tags_limit_a_map_and_list_in_the_cli(tmp_path: Path, fluvial_home: str):
+    from click.testing import CliRunner
+
+    from fluvial.cli.concurrency import concurrency_limit
+
+    for tag in LONG_TAGS:
+        log = tmp_path / f"intervals-{len(tag)}"
+
+        @task(tags=[tag])
+        def held(i: int, path: str) -> int:
+            return timed.fn(i, path)
+
+        set_limit(tag, 2)
+        try:
+            @flow
+            def limited(log: str = str(log)):
+                return held.map(range(10), fluvial.unmapped(log)).result()
+
+            assert limited() == list(range(10))
+            intervals = [tuple(map(float, ln.split())) for ln in log.read_text().splitlines()]
+            assert _peak(intervals) == 2
+            ls = CliRunner().invoke(concurrency_limit, ["ls"])
+            assert ls.exit_code == 0, ls.output
+            assert tag[:20] in ls.output
+            inspect = CliRunner().invoke(concurrency_limit, ["inspect", tag])
+            assert inspect.exit_code == 0, inspect.output
+        finally:
+            delete_limit(tag)
+    names = sorted(p.read_text(encoding="utf-8") for p in Path(fluvial_home, "slots").glob("*/name"))
+    assert names == sorted(LONG_TAGS)  # the tag kept inside, for display
+    assert {len(p.name) for p in Path(fluvial_home, "slots").iterdir()} == {34}
+
+
+def test_a_dispatch_error_fails_the_runs_instead_of_hanging(session_runner, fluvial_home: str):
+    # the single-host slot manager cannot create its files: each tagged run ends Crashed
+    # with the cause, the untagged one completes, and the flow ends (no wait forever)
+    import threading
+
+    Path(fluvial_home, "slots").write_text("not a directory")
+
+    @task(tags=["broken-slots"])
+    def tagged(i: int) -> int:
+        return i
+
+    @task
+    def plain(i: int) -> int:
+        return i
+
+    seen: list = []
+    for kind in ("threads", "processes"):
+        set_limit("broken-slots", 2)
+        seen.clear()
+        try:
+            @flow(task_runner=session_runner(kind))
+            def dispatching():
+                first = plain.submit(0)
+                futures = [tagged.submit(9)] + list(tagged.map(range(4), wait_for=[first]))
+                fluvial.wait(futures)
+                seen.extend([first.state] + [f.state for f in futures])
+
+            box: list = []
+            t = threading.Thread(target=lambda box=box: box.append(dispatching(return_state=True)))
+            t.start()
+            t.join(60)
+            assert not t.is_alive(), f"{kind}: the flow hangs"
+        finally:
+            delete_limit("broken-slots")
+        assert box and box[0].is_final(), kind
+        assert seen[0].is_completed(), kind
+        assert [s.name for s in seen[1:]] == ["Crashed"] * 5, kind
+        assert all("could not be dispatched" in s.message and "slots" in s.message
+                   for s in seen[1:]), [s.message for s in seen[1:]]

@@ -7,7 +7,11 @@ synchronous=NORMAL). Above all, the kernel drops a flock the moment its holder
 dies — no lease, no sweep (recovery measured at ~1 ms after SIGKILL). A SQLite
 counter is left behind by a killed holder and needs a lease plus a sweeper.
 
-Layout under `$FLUVIAL_HOME/slots/<quoted name>/`:
+Layout under `$FLUVIAL_HOME/slots/h-<digest>/`, one directory per limit name, named by
+the first 32 hex digits of the SHA-256 of the name (a fixed length, so a tag of any
+length or script fits in a file name):
+
+- `name`: the limit's name itself, for people looking at the directory.
 
 - `<gen>.<i>` for i in range(limit): one file per slot; holding slot i = holding
   an exclusive flock on it. A process keeps one open descriptor per slot file and
@@ -33,6 +37,7 @@ close it; the child side closes its copies right after the fork.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import heapq
 import itertools
 import os
@@ -42,7 +47,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import quote
 
 from fluvial.concurrency._base import (
     Lease,
@@ -63,12 +67,22 @@ _managers: weakref.WeakSet[HostSlotManager] = weakref.WeakSet()
 Key = tuple[int, int]  # (generation, slot index)
 
 
+def slot_dir_name(name: str) -> str:
+    """The directory of `name`'s slot files: fixed length, whatever the name."""
+    return "h-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 class _NameFiles:
     """This process's view of one name: descriptors, the slots its leases hold, its waiters."""
 
     def __init__(self, root: Path, name: str) -> None:
-        self.dir = root / ("t-" + quote(name, safe=""))
+        self.dir = root / slot_dir_name(name)
         self.dir.mkdir(parents=True, exist_ok=True)
+        label = self.dir / "name"
+        if not label.exists():
+            tmp = self.dir / f"name.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(name, encoding="utf-8")
+            os.replace(tmp, label)
         self.gen_path = str(self.dir / "gen")
         self.gate_fd = os.open(self.dir / "gate", _OPEN_FLAGS, 0o666)
         self.gate_lock = threading.Lock()

@@ -12,6 +12,10 @@ for again, so drivers in other processes waiting on the same limit get their tur
 
 Untagged runs skip all of this (one attribute test). Tags without a limit are granted
 synchronously by the slot manager, at the cost of a dictionary lookup.
+
+An exception while dispatching (the slot manager cannot open its files, the runner
+cannot hand the run over) never leaves a run pending: ``guarded`` ends the affected
+runs ``Crashed`` with the cause, so the flow waiting on them ends too.
 """
 
 from __future__ import annotations
@@ -25,11 +29,37 @@ if TYPE_CHECKING:
     from fluvial.futures import Future
     from fluvial.runs import TaskRun
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "dispatch_failed", "guarded"]
 
 HANDOFFS = 64  # runs one lease may serve in a row before it goes back to the manager
 
 _Waiting = tuple["Future", Callable[[], None]]
+
+
+def dispatch_failed(future: Future, exc: BaseException) -> None:
+    """End ``future``'s run ``Crashed``: it could not be dispatched (no-op once settled)."""
+    from fluvial.exceptions import CrashedRun
+    from fluvial.states import Crashed
+
+    if future.done():
+        return
+    message = (f"Task run {future.task_run.name!r} could not be dispatched: "
+               f"{type(exc).__name__}: {exc}")
+    error = CrashedRun(message)
+    error.__cause__ = exc
+    future._complete(Crashed(error, message))
+
+
+def guarded(future: Future, dispatch: Callable[[], None]) -> Callable[[], None]:
+    """``dispatch`` such that an exception it raises ends ``future``'s run instead of
+    escaping into a callback thread (where it would be lost and the run never settle)."""
+    def call() -> None:
+        try:
+            dispatch()
+        except Exception as exc:  # noqa: BLE001 - becomes the run's final state
+            dispatch_failed(future, exc)
+
+    return call
 
 
 class _TagQueue:
@@ -96,10 +126,19 @@ class Admission:
     def _start(self, queue: _TagQueue, lease: Any, served: int, future: Future,
                dispatch: Callable[[], None]) -> None:
         future.add_done_callback(lambda _: self._settled(queue, lease, served + 1))
-        dispatch()
+        guarded(future, dispatch)()
 
     def _request(self, queue: _TagQueue) -> None:
-        self.manager.request(queue.names, 1, lambda lease: self._granted(queue, lease, 0))
+        try:
+            self.manager.request(queue.names, 1, lambda lease: self._granted(queue, lease, 0))
+        except Exception as exc:  # noqa: BLE001 - e.g. the slot files cannot be created
+            # every run waiting on these tags would ask the same manager: end them all
+            with self._lock:
+                failed = list(queue.waiting)
+                queue.waiting.clear()
+                queue.requested = False
+            for future, _ in failed:
+                dispatch_failed(future, exc)
 
     def _settled(self, queue: _TagQueue, lease: Any, served: int) -> None:
         """A run holding ``lease`` ended: hand its slots to the next run of this driver,

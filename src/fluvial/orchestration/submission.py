@@ -8,7 +8,8 @@ where each run executes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from fluvial.annotations import allow_failure
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from fluvial.runs import TaskRun
     from fluvial.tasks import Task
 
-__all__ = ["current_runner", "prepare"]
+__all__ = ["current_runner", "prepare", "tag_slots"]
 
 
 class Waits(list[Future]):
@@ -96,3 +97,30 @@ def current_runner() -> tuple[TaskRunner, RunTracker | None, Any]:
 def effective_tags(task: Task) -> frozenset[str]:
     ctx_tags = current_tags()
     return task.tags | ctx_tags if ctx_tags else task.tags
+
+
+@contextmanager
+def tag_slots(tags: frozenset[str]) -> Iterator[None]:
+    """Hold one slot of each of ``tags`` for a task run called directly (``task(...)``).
+
+    Submitted runs take their slots in the runner's admission; a call takes them here,
+    from the same slot manager: the flow's runner's (cluster-wide on Dask and Ray), or
+    this machine's outside a flow. Blocks while a limit is full, or is 0, as a
+    submitted run waits.
+    """
+    if not tags:
+        yield
+        return
+    ctx = _flow_run.get()
+    admission = getattr(ctx.task_runner, "_admission", None) if ctx is not None else None
+    if admission is not None:
+        manager = admission.manager
+    else:
+        from fluvial.concurrency import get_slot_manager
+
+        manager = get_slot_manager()
+    lease = manager.acquire(sorted(tags), 1)
+    try:
+        yield
+    finally:
+        lease.release()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
-from fluvial.orchestration.admission import Admission
+from fluvial.orchestration.admission import Admission, guarded
 
 if TYPE_CHECKING:
     from fluvial.context import FlowRunContext
@@ -155,12 +155,12 @@ class LocalTaskRunner(TaskRunner):
         if tracker is not None:
             tracker.submitted()
         if submission.task_run.tags:
-            def ready() -> None:
+            def admit() -> None:
                 self._admission.admit(submission.task_run, future,
                                       lambda: self._dispatch(submission, future))
+            ready = guarded(future, admit)
         else:
-            def ready() -> None:
-                self._dispatch(submission, future)
+            ready = guarded(future, lambda: self._dispatch(submission, future))
         if submission.upstreams:
             when_settled(submission.upstreams, ready)
         else:

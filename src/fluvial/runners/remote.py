@@ -18,7 +18,7 @@ import cloudpickle
 
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
-from fluvial.orchestration.admission import Admission
+from fluvial.orchestration.admission import Admission, guarded
 from fluvial.runners.base import TaskRunner, when_settled
 from fluvial.states import Crashed, Failed, State, StateType
 from fluvial.worker.arguments import ATOMIC as _ATOMIC
@@ -245,10 +245,11 @@ class RemoteTaskRunner(TaskRunner):
             self._launch([(submission, future)], options)
 
         if submission.task_run.tags:
-            def ready() -> None:
+            def admit() -> None:
                 self._admission.admit(submission.task_run, future, launch)
+            ready = guarded(future, admit)
         else:
-            ready = launch
+            ready = guarded(future, launch)
         when_settled(submission.upstreams, ready)
 
     def _backend_arg(self, upstream: Future) -> Any:
