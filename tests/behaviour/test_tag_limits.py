@@ -253,7 +253,7 @@ def test_long_tags_limit_a_map_and_list_in_the_cli(tmp_path: Path, fluvial_home:
     assert {len(p.name) for p in Path(fluvial_home, "slots").iterdir()} == {34}
 
 
-def test_a_dispatch_error_fails_the_runs_instead_of_hanging(session_runner, fluvial_home: str):
+def test_a_dispatch_error_fails_the_runs_instead_of_hanging(make_runner, fluvial_home: str):
     # the single-host slot manager cannot create its files: each tagged run ends Crashed
     # with the cause, the untagged one completes, and the flow ends (no wait forever)
     import threading
@@ -273,7 +273,7 @@ def test_a_dispatch_error_fails_the_runs_instead_of_hanging(session_runner, fluv
         set_limit("broken-slots", 2)
         seen.clear()
         try:
-            @flow(task_runner=session_runner(kind))
+            @flow(task_runner=make_runner(kind))  # fresh: its slot manager is this home's
             def dispatching():
                 first = plain.submit(0)
                 futures = [tagged.submit(9)] + list(tagged.map(range(4), wait_for=[first]))
