@@ -1,6 +1,12 @@
 """Cache policies, Prefect 3 style: small objects that compute a task run's cache key,
 combined with ``+``.
 
+A policy is a ``CachePolicy`` with ``compute_key(task_ctx, inputs, flow_parameters,
+**kwargs)``, Prefect's signature: ``task_ctx`` is the ``TaskRunContext`` (``.task``,
+``.task_run``), ``inputs`` the run's arguments by parameter name, ``flow_parameters``
+the flow run's parameters. Custom policies written for Prefect (a subclass overriding
+``compute_key``, with or without ``@dataclass``) work unchanged.
+
 ``INPUTS`` hashes the task's arguments (``INPUTS - "client"`` leaves a parameter out),
 ``TASK_SOURCE`` the function's source, ``FLOW_PARAMETERS`` the flow run's parameters,
 ``RUN_ID`` the flow run id; ``DEFAULT`` is ``INPUTS + TASK_SOURCE + RUN_ID``;
@@ -18,7 +24,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fluvial.context import TaskRunContext
 
 __all__ = [
     "DEFAULT",
@@ -31,17 +40,27 @@ __all__ = [
     "CachePolicy",
     "CompoundCachePolicy",
     "Inputs",
+    "RunId",
+    "TaskSource",
 ]
 
 ISOLATION_LEVELS = ("READ_COMMITTED", "SERIALIZABLE")
 
 
-@dataclass(frozen=True)
+@dataclass
 class CachePolicy:
+    """Computes a task run's cache key; ``None`` means "do not cache this call"."""
+
     isolation_level: str = field(default="READ_COMMITTED", kw_only=True)
 
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         raise NotImplementedError
+
+    @classmethod
+    def from_cache_key_fn(cls, cache_key_fn: Callable[..., str | None]) -> CacheKeyFnPolicy:
+        """A policy from a Prefect-style ``cache_key_fn(context, inputs)``."""
+        return CacheKeyFnPolicy(cache_key_fn=cache_key_fn)
 
     def configure(self, isolation_level: str | None = None, **_: Any) -> CachePolicy:
         if isolation_level is None:
@@ -49,7 +68,7 @@ class CachePolicy:
         if isolation_level not in ISOLATION_LEVELS:
             raise ValueError(f"isolation_level must be one of {ISOLATION_LEVELS}, "
                              f"got {isolation_level!r}")
-        return replace(self, isolation_level=isolation_level)
+        return _with_isolation(self, isolation_level)
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if not isinstance(other, CachePolicy):
@@ -59,24 +78,41 @@ class CachePolicy:
         parts = _parts(self) + _parts(other)
         level = "SERIALIZABLE" if "SERIALIZABLE" in (self.isolation_level,
                                                      other.isolation_level) else "READ_COMMITTED"
-        return CompoundCachePolicy(tuple(parts), isolation_level=level)
+        return CompoundCachePolicy(policies=tuple(parts), isolation_level=level)
 
     def __sub__(self, parameter: str) -> CachePolicy:
         raise TypeError(f"only INPUTS can leave out a parameter, not {self!r}")
+
+
+def _with_isolation(policy: CachePolicy, level: str) -> CachePolicy:
+    import copy
+    import dataclasses
+
+    if dataclasses.is_dataclass(policy) and "isolation_level" in {
+            f.name for f in dataclasses.fields(policy)}:
+        try:
+            return replace(policy, isolation_level=level)
+        except TypeError:  # a subclass whose __init__ does not take the field
+            pass
+    twin = copy.copy(policy)
+    object.__setattr__(twin, "isolation_level", level)
+    return twin
 
 
 def _parts(policy: CachePolicy) -> list[CachePolicy]:
     return list(policy.policies) if isinstance(policy, CompoundCachePolicy) else [policy]
 
 
-@dataclass(frozen=True)
+@dataclass
 class CompoundCachePolicy(CachePolicy):
     policies: tuple[CachePolicy, ...] = ()
 
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         keys = []
         for policy in self.policies:
-            key = policy.compute_key(task, task_run, inputs)
+            key = policy.compute_key(task_ctx=task_ctx, inputs=inputs,
+                                     flow_parameters=flow_parameters, **kwargs)
             if key is None:
                 return None
             keys.append(key)
@@ -87,14 +123,15 @@ class CompoundCachePolicy(CachePolicy):
             p - parameter if isinstance(p, Inputs) else p for p in self.policies))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Inputs(CachePolicy):
     exclude: tuple[str, ...] = ()
 
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         from fluvial.serialization import hash_inputs
 
-        return hash_inputs(inputs, exclude=self.exclude)
+        return hash_inputs(inputs, exclude=tuple(self.exclude))
 
     def __sub__(self, parameter: str) -> CachePolicy:
         if not isinstance(parameter, str):
@@ -102,47 +139,76 @@ class Inputs(CachePolicy):
         return replace(self, exclude=(*self.exclude, parameter))
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskSource(CachePolicy):
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         from fluvial.serialization import source_hash
 
-        return source_hash(task.fn)
+        return source_hash(task_ctx.task.fn)
 
 
-@dataclass(frozen=True)
+@dataclass
 class FlowParameters(CachePolicy):
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
-        return task_run.flow_parameters_hash
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
+        from fluvial.serialization import hash_inputs
+
+        return hash_inputs(flow_parameters or {})
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunId(CachePolicy):
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
-        run_id = task_run.flow_run_id or task_run.id
+    """The flow run's id (a retried flow run's lineage, so ``fluvial runs retry`` finds
+    the results of the first attempt); the task run's id outside a flow."""
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
+        task_run = task_ctx.task_run
+        run_id = task_run.lineage_id or task_run.flow_run_id or task_run.id
         return str(run_id)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _NoCache(CachePolicy):
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class CacheKeyFnPolicy(CachePolicy):
     """Wraps a Prefect-style ``cache_key_fn(context, arguments) -> str | None``."""
 
     cache_key_fn: Callable[..., str | None] | None = None
 
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
-        from fluvial.context import TaskRunContext
-
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         assert self.cache_key_fn is not None
-        key = self.cache_key_fn(TaskRunContext(task, task_run), inputs)
+        key = self.cache_key_fn(task_ctx, inputs)
         if key is None:
             return None
         return hashlib.sha256(str(key).encode()).hexdigest()
+
+
+@dataclass
+class StorageKeyPolicy(CachePolicy):
+    """``result_storage_key=``: the key is the template, formatted with ``parameters``
+    (the run's inputs) and ``flow_run``/``task_run`` (``fluvial.runtime``), as Prefect's."""
+
+    template: str = ""
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
+        from fluvial.runtime import deployment, flow_run, task_run
+
+        try:
+            return self.template.format(parameters=inputs, flow_run=flow_run,
+                                        task_run=task_run, deployment=deployment)
+        except (KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"result_storage_key {self.template!r} refers to {exc}, which "
+                             "is not known (use {parameters[name]}, {flow_run.id}, "
+                             "{task_run.name} ...)") from None
 
 
 INPUTS = Inputs()
@@ -153,7 +219,12 @@ NO_CACHE = _NoCache()
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
 
 
+_OWN_KEYS = (Inputs, TaskSource, RunId, _NoCache, CacheKeyFnPolicy, StorageKeyPolicy)
+
+
 def needs_flow_parameters(policy: CachePolicy | None) -> bool:
-    return policy is not None and any(isinstance(p, FlowParameters) for p in _parts(policy))
+    """Whether computing ``policy``'s key needs the flow run's parameters on the worker
+    (``FLOW_PARAMETERS``, or a policy fluvial does not know, which may read them)."""
+    return policy is not None and any(not isinstance(p, _OWN_KEYS) for p in _parts(policy))
 
 

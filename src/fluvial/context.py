@@ -188,8 +188,8 @@ def _restore(snapshot: tuple) -> tuple[FlowRunContext | None, TaskRunContext | N
     if task_part is not None:
         run_id, name, task_name, tags_, run_count, flow_run_id = task_part
         task: Any = _Named(task_name)
-        task_run = TaskRun.attached(task, (run_id, (), {}, tags_, flow_run_id, run_count, name,
-                                           (), None, None))
+        task_run = TaskRun(task, (), {}, tags_, flow_run_id, id=run_id)
+        task_run.run_count, task_run._name = run_count, name
         task_ctx = TaskRunContext(task, task_run)
     return flow_ctx, task_ctx, run_tags
 

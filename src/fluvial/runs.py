@@ -35,7 +35,7 @@ class TaskRun:
     """One run of a task: what it runs, with which arguments, and how many attempts so far."""
 
     __slots__ = ("id", "task", "args", "kwargs", "tags", "flow_run_id", "run_count", "_name",
-                 "upstream_names", "flow_parameters_hash", "lineage_id", "allowed_failures")
+                 "upstream_names", "flow_parameters", "lineage_id", "allowed_failures")
 
     def __init__(
         self,
@@ -56,7 +56,7 @@ class TaskRun:
         self._name: str | None = None
         # names of the upstream runs whose states are handed to the engine, in order
         self.upstream_names: tuple[str, ...] = ()
-        self.flow_parameters_hash: str | None = None  # set only for FLOW_PARAMETERS caching
+        self.flow_parameters: dict[str, Any] | None = None  # for policies that read them
         self.lineage_id: uuid.UUID | None = None  # set only in a retried flow run
         # indexes of upstreams given in ``allow_failure(...)``: their failure does not stop
         # this run, which receives the upstream's exception instead
@@ -87,7 +87,7 @@ class TaskRun:
         """Everything but the task: what a runner ships per run when it sends the task
         itself once (``TaskRun.attached(task, detached)`` rebuilds the run)."""
         return (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
-                self._name, self.upstream_names, self.flow_parameters_hash, self.lineage_id,
+                self._name, self.upstream_names, self.flow_parameters, self.lineage_id,
                 self.allowed_failures)
 
     @classmethod
@@ -99,7 +99,7 @@ class TaskRun:
     def _attach(self, task: Task, detached: tuple) -> None:
         self.task = task
         (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
-         self._name, self.upstream_names, self.flow_parameters_hash,
+         self._name, self.upstream_names, self.flow_parameters,
          self.lineage_id) = detached[:10]
         self.allowed_failures = detached[10] if len(detached) > 10 else frozenset()
 

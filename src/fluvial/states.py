@@ -35,8 +35,34 @@ __all__ = [
     "State",
     "StateGroup",
     "StateType",
+    "StoredResult",
     "TimedOut",
 ]
+
+
+class StoredResult:
+    """A completed state's data when the task asked not to keep its result in memory
+    (``cache_result_in_memory=False``): where the persisted record is. ``State.result()``
+    reads it."""
+
+    __slots__ = ("directory", "key")
+
+    def __init__(self, directory: str, key: str) -> None:
+        self.directory = directory
+        self.key = key
+
+    def load(self) -> Any:
+        from pathlib import Path
+
+        from fluvial.serialization import ResultStore
+
+        return ResultStore(Path(self.directory)).read(self.key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StoredResult, (self.directory, self.key))
+
+    def __repr__(self) -> str:
+        return f"StoredResult({self.key[:12]!r} in {self.directory!r})"
 
 
 class StateType(enum.Enum):
@@ -137,7 +163,10 @@ class State:
             data = self.data
             # a flow failed by the states it returned gives those states back (Prefect)
             return data if isinstance(data, State) or is_state_iterable(data) else exc
-        return self.data
+        data = self.data
+        if type(data) is StoredResult:
+            return data.load()
+        return data
 
     async def aresult(self, raise_on_failure: bool = True) -> Any:
         """``result()`` for ``await``: the same value (or exception)."""

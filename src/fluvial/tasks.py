@@ -107,13 +107,15 @@ class Task(Generic[P, R]):
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
         task_run_name: str | Callable[..., str] | None = None,
-        cache_policy: Any = None,
+        cache_policy: Any = _UNSET,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: datetime.timedelta | None = None,
         refresh_cache: bool = False,
         persist_result: bool | None = None,
         result_serializer: str | None = None,
         result_storage: Any = None,
+        result_storage_key: str | None = None,
+        cache_result_in_memory: bool = True,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
@@ -154,13 +156,25 @@ class Task(Generic[P, R]):
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.refresh_cache = refresh_cache
-        self.persist_result = bool(persist_result)
+        if result_storage_key is not None and not isinstance(result_storage_key, str):
+            raise TypeError(f"{owner}: result_storage_key must be a string template, "
+                            f"got {result_storage_key!r}")
+        if not isinstance(cache_result_in_memory, bool):
+            raise TypeError(f"{owner}: cache_result_in_memory must be True or False")
         self.result_serializer = result_serializer
         self.result_storage = result_storage
-        try:
-            self.cache_policy = _resolve_cache_policy(cache_policy, cache_key_fn)
-        except TypeError as exc:
-            raise TypeError(f"{owner}: {exc}") from None
+        self.result_storage_key = result_storage_key
+        self.cache_result_in_memory = cache_result_in_memory
+        self.persist_result, self.cache_policy, self.key_policy = _caching_options(
+            owner, persist_result, cache_policy, cache_key_fn, result_storage_key,
+            result_storage, result_serializer)
+        from fluvial.cache_policies import needs_flow_parameters
+
+        self.ships_flow_parameters = needs_flow_parameters(self.key_policy)
+        # a persisted result without a key policy is still found again by its own flow
+        # run (Prefect's DEFAULT policy: inputs + the run), unless NO_CACHE was asked for
+        self.finds_own_results = self.key_policy is None and self.persist_result and \
+            self.cache_policy is not None and type(self.cache_policy).__name__ != "_NoCache"
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
         if getattr(fn, "__module__", None) == "__main__":
@@ -173,7 +187,8 @@ class Task(Generic[P, R]):
             task_run_name=task_run_name, cache_policy=cache_policy, cache_key_fn=cache_key_fn,
             cache_expiration=cache_expiration, refresh_cache=refresh_cache,
             persist_result=persist_result, result_serializer=result_serializer,
-            result_storage=result_storage,
+            result_storage=result_storage, result_storage_key=result_storage_key,
+            cache_result_in_memory=cache_result_in_memory,
         )
 
     # -- identity ---------------------------------------------------------------
@@ -355,20 +370,40 @@ def _in_running_loop() -> bool:
     return True
 
 
-def _resolve_cache_policy(policy: Any, cache_key_fn: Any) -> Any:
+def _caching_options(owner: str, persist_result: bool | None, policy: Any, cache_key_fn: Any,
+                     storage_key: str | None, storage: Any, serializer: Any
+                     ) -> tuple[bool, Any, Any]:
+    """``(persist_result, cache_policy, key_policy)`` by Prefect 3's rules.
+
+    ``persist_result`` left unset is implied by a cache policy (other than ``NO_CACHE``),
+    ``cache_key_fn``, ``result_storage_key``, ``result_storage`` or ``result_serializer``.
+    ``cache_policy`` is what the task reports (``DEFAULT`` when none was given, ``NO_CACHE``
+    when results are not persisted); ``key_policy`` is what computes the cache key of a run
+    (None: no cache lookup by key; a task with only persisted results still finds the
+    results of its own flow run, see ``fluvial.worker.task_engine``).
+    """
+    from fluvial.cache_policies import DEFAULT, NO_CACHE, CachePolicy, StorageKeyPolicy
+
     if cache_key_fn is not None:
-        from fluvial.cache_policies import CacheKeyFnPolicy
-
-        return CacheKeyFnPolicy(cache_key_fn)
-    if policy is None:
-        return None
-    from fluvial.cache_policies import NO_CACHE, CachePolicy
-
-    if policy is NO_CACHE:
-        return None
-    if not isinstance(policy, CachePolicy):
-        raise TypeError(f"cache_policy must be a CachePolicy (e.g. INPUTS), got {policy!r}")
-    return policy
+        if not callable(cache_key_fn):
+            raise TypeError(f"{owner}: cache_key_fn must be callable, got {cache_key_fn!r}")
+        policy = CachePolicy.from_cache_key_fn(cache_key_fn)
+    if policy is not _UNSET and policy is not None and not isinstance(policy, CachePolicy):
+        raise TypeError(f"{owner}: cache_policy must be a CachePolicy (e.g. INPUTS), "
+                        f"got {policy!r}")
+    explicit = policy is not _UNSET and policy is not None and policy is not NO_CACHE
+    if persist_result is False:
+        return False, (None if policy is None else NO_CACHE), None
+    if persist_result is None:
+        persist_result = bool(explicit or storage_key is not None or storage is not None
+                              or serializer is not None)
+    if not persist_result:  # results are not kept: DEFAULT has nothing to find
+        return False, (DEFAULT if policy is _UNSET else policy), None
+    if storage_key is not None:
+        return True, None, StorageKeyPolicy(template=storage_key)
+    if policy is _UNSET:
+        return True, DEFAULT, None
+    return True, policy, policy if explicit else None
 
 
 @overload

@@ -65,23 +65,14 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
         for upstream in found:  # a consumer sees (and propagates) an upstream's failure
             upstream._observed = True
     task = task_run.task
-    if task.cache_policy is not None:
-        _prepare_cache_context(task_run)
+    if task.ships_flow_parameters:
+        ctx = _flow_run.get()
+        task_run.flow_parameters = dict(ctx.flow_run.parameters) if ctx is not None else {}
     if task.persist_result:
         ctx = _flow_run.get()
         if ctx is not None and ctx.flow_run.lineage_id != ctx.flow_run.id:
             task_run.lineage_id = ctx.flow_run.lineage_id
     return Submission(task_run, found, n_data)
-
-
-def _prepare_cache_context(task_run: TaskRun) -> None:
-    from fluvial.cache_policies import needs_flow_parameters
-
-    if needs_flow_parameters(task_run.task.cache_policy):
-        from fluvial.serialization import hash_inputs
-
-        ctx = _flow_run.get()
-        task_run.flow_parameters_hash = hash_inputs(ctx.flow_run.parameters if ctx else {})
 
 
 def current_runner() -> tuple[TaskRunner, RunTracker | None, Any]:

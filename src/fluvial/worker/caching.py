@@ -27,6 +27,7 @@ from fluvial.states import State
 __all__ = [
     "CacheSession",
     "compute_key",
+    "out_of_memory",
     "persist",
     "persist_key",
     "persist_key_for",
@@ -61,13 +62,21 @@ def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str 
     valid record name (empty, a path, a leading dot, too long): the engine turns both into
     the run's ``Failed`` state, before anything is locked or written.
     """
+    from fluvial.context import TaskRunContext, _flow_run
     from fluvial.serialization.storage import validate_key
 
     inputs = bind_parameters(task.fn, args, kwargs)
+    flow_parameters = task_run.flow_parameters
+    if flow_parameters is None:
+        flow_ctx = _flow_run.get()
+        flow_parameters = dict(flow_ctx.flow_run.parameters) if flow_ctx is not None else {}
     try:
-        key = task.cache_policy.compute_key(task, task_run, inputs)
+        key = task.key_policy.compute_key(task_ctx=TaskRunContext(task, task_run),
+                                          inputs=inputs, flow_parameters=flow_parameters)
     except TypeError as exc:
         raise TypeError(f"task {task.name!r}: cannot compute a cache key: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"task {task.name!r}: {exc}") from exc
     except Exception as exc:
         raise ValueError(f"task {task.name!r}: its cache policy failed: "
                          f"{type(exc).__name__}: {exc}") from exc
@@ -78,6 +87,14 @@ def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str 
     except (TypeError, ValueError) as exc:
         raise ValueError(f"task {task.name!r}: cache key {str(key)[:80]!r} cannot name a "
                          f"result record: {exc}") from None
+
+
+def out_of_memory(task: Any, key: str, state: State) -> State:
+    """With ``cache_result_in_memory=False``: a completed, persisted state whose data is a
+    reference to the stored record, read when someone asks for the result."""
+    if task.cache_result_in_memory or not state.is_completed() or state.data is None:
+        return state
+    return state.copy(data=st.StoredResult(str(storage_for(task).directory), key))
 
 
 class CacheSession:
@@ -106,7 +123,7 @@ def session(task: Any, task_run: TaskRun, key: str | None) -> Iterator[CacheSess
     if key is None:
         yield cache
         return
-    if task.cache_policy.isolation_level == "SERIALIZABLE":
+    if task.key_policy.isolation_level == "SERIALIZABLE":
         with _key_lock(task, key):
             if not task.refresh_cache:
                 cache.hit = read(task, key)

@@ -61,10 +61,10 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
     args, kwargs = task_run.args, task_run.kwargs
     if n_data:
         if allowed:  # a failed upstream given in allow_failure(...) passes its exception
-            values = [s.data if s.type is StateType.COMPLETED
+            values = [s.result() if s.type is StateType.COMPLETED
                       else s.result(raise_on_failure=False) for s in upstream_states[:n_data]]
         else:
-            values = [s.data for s in upstream_states[:n_data]]
+            values = [s.result() for s in upstream_states[:n_data]]
         args, kwargs = resolve_call(args, kwargs, values)
 
     task = task_run.task
@@ -75,7 +75,7 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         flow_ctx = _flow_run.get()
         log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
     try:
-        if task.cache_policy is not None:
+        if task.key_policy is not None:
             try:
                 key = caching.compute_key(task, task_run, args, kwargs)
             except (TypeError, ValueError) as exc:  # unhashable input, bad key: named
@@ -85,16 +85,22 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
                     cache.hit.start_ts = started
                     return _finish(task, task_run, cache.hit)
                 state = cache.save(_run_attempts(task, task_run, args, kwargs, log_prints))
+            if key is not None:
+                state = caching.out_of_memory(task, key, state)
         elif task.persist_result:
             key = caching.persist_key_for(task, task_run, args, kwargs)
-            if task_run.lineage_id is not None:  # a retried flow run: reuse what completed
+            # a retried flow run reuses what completed; Prefect's DEFAULT policy finds
+            # a result of the same inputs in the same flow run
+            if (task_run.lineage_id is not None or task.finds_own_results) \
+                    and not task.refresh_cache:
                 hit = caching.read(task, key)
                 if hit is not None:
                     hit.start_ts = started
-                    return _finish(task, task_run, hit)
+                    return _finish(task, task_run, caching.out_of_memory(task, key, hit))
             state = _run_attempts(task, task_run, args, kwargs, log_prints)
             if state.type is StateType.COMPLETED:
-                state = caching.persist(task, task_run, key, state)
+                state = caching.out_of_memory(task, key,
+                                              caching.persist(task, task_run, key, state))
         else:
             state = _run_attempts(task, task_run, args, kwargs, log_prints)
         state.start_ts = started
