@@ -1,0 +1,119 @@
+"""Fixtures for the scheduler: a fresh store per test, deployments made with plain SQL.
+
+A test that asks for ``backend`` runs on SQLite and on PostgreSQL (the real
+throwaway server of ``tests/store/pg_server.py``, started once per session; where
+none can be had the PostgreSQL variants skip, saying why). ``conn`` is an opened
+(migrated) connection to the test's store; ``add_deployment`` writes a deployment
+and its schedules the way the deployments API stores them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
+
+from pg_server import PgServer, Unavailable, find_or_install_binaries  # noqa: E402
+
+import fluvial.store as store  # noqa: E402
+from fluvial.schedules import Schedule  # noqa: E402
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ("sqlite", "postgresql"), indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install 'fluvial[postgres]'")
+    try:
+        server = PgServer.start(find_or_install_binaries())
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL server binaries not available: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("FLUVIAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLUVIAL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FLUVIAL_STORE", raising=False)
+    monkeypatch.setenv("FLUVIAL_PROGRESS", "off")
+    store._reset_for_tests()
+    yield tmp_path / "home"
+    store._reset_for_tests()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the store the test's settings point at."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_server").create_database()
+        monkeypatch.setenv("FLUVIAL_DATABASE_URL", url)
+        store._reset_for_tests()
+    return request.param
+
+
+@pytest.fixture
+def conn(backend: str) -> Iterator[Any]:
+    from fluvial.store._db import open_database
+
+    connection = open_database()
+    yield connection
+    connection.close()
+
+
+AddDeployment = Callable[..., str]
+
+
+def insert_deployment(conn: Any, schedules: list[Schedule], *, name: str | None = None,
+                      flow_name: str = "etl", paused: bool = False,
+                      parameters: dict[str, Any] | None = None, tags: list[str] | None = None,
+                      work_pool: str | None = "default",
+                      next_fire_time: float | None = None) -> str:
+    """A deployment row and one ``deployment_schedules`` row per schedule; its id."""
+    from fluvial.store._txn import transaction
+
+    dep_id = str(uuid.uuid4())
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO deployments (id, flow_name, name, entrypoint, parameters, tags, "
+            "work_pool, paused, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+            (dep_id, flow_name, name or f"dep-{dep_id[:8]}", "flows.py:etl",
+             json.dumps(parameters or {}), json.dumps(tags or []), work_pool, int(paused)))
+        for schedule in schedules:
+            conn.execute(
+                "INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, "
+                "next_fire_time) VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), dep_id, schedule.derived_slug,
+                 json.dumps(schedule.to_dict()), int(schedule.active), next_fire_time))
+    return dep_id
+
+
+@pytest.fixture
+def add_deployment(conn: Any) -> AddDeployment:
+    def add(schedules: list[Schedule], **kwargs: Any) -> str:
+        return insert_deployment(conn, schedules, **kwargs)
+
+    return add
+
+
+def env_for_subprocess() -> dict[str, str]:
+    """The test's store settings, for a child process."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
