@@ -71,7 +71,7 @@ def backend(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def conn(backend: str) -> Iterator[Any]:
-    from fluvial.store._db import open_database
+    from fluvial.store.connection import open_database
 
     connection = open_database()
     yield connection
@@ -87,7 +87,7 @@ def insert_deployment(conn: Any, schedules: list[Schedule], *, name: str | None 
                       work_pool: str | None = "default",
                       next_fire_time: float | None = None) -> str:
     """A deployment row and one ``deployment_schedules`` row per schedule; its id."""
-    from fluvial.store._txn import transaction
+    from fluvial.store.connection import transaction
 
     dep_id = str(uuid.uuid4())
     with transaction(conn):

@@ -15,7 +15,7 @@ import sys
 import time
 
 from fluvial.scheduler import run_scheduler_once
-from fluvial.store._db import open_database
+from fluvial.store.connection import open_database
 
 
 def main() -> None:

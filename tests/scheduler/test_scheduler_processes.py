@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import AddDeployment, env_for_subprocess
-
 from fluvial.schedules import Cron, Interval, Schedule
 
 HERE = Path(__file__).parent

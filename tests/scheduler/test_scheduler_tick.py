@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import AddDeployment
-
 from fluvial.scheduler import ENDED, Scheduler, idempotency_key, list_ticks, run_scheduler_once
 from fluvial.schedules import Cron, Interval
 
@@ -198,3 +197,22 @@ def test_scheduler_sleeps_until_the_next_fire_time(conn: Any,
     starts = conn.execute("SELECT scheduled_start_time, created FROM flow_runs "
                           "ORDER BY scheduled_start_time").fetchall()
     assert starts == [(T + 30, T + 30), (T + 60, T + 60)]  # each created at its fire time
+
+
+def test_resuming_starts_the_schedule_again_from_now(conn: Any,
+                                                     add_deployment: AddDeployment) -> None:
+    from fluvial.deployments._records import set_paused, set_schedule_active
+
+    dep = add_deployment([Cron("* * * * *", slug="minutely")], next_fire_time=T)
+    set_paused(dep, True, conn)
+    assert run_scheduler_once(conn, T + 3600).due == 0  # paused for an hour
+    set_paused(dep, False, conn)
+    run_scheduler_once(conn, T + 3600 + 10)  # no catch-up of the paused hour
+    assert runs(conn, dep) == [] and list_ticks(conn, dep) == []
+    assert next_fire(conn, dep) == T + 3660
+    run_scheduler_once(conn, T + 3660.5)
+    assert [r[0] for r in runs(conn, dep)] == [T + 3660]
+    set_schedule_active(dep, "minutely", False, conn)
+    set_schedule_active(dep, "minutely", True, conn)
+    run_scheduler_once(conn, T + 7200 + 5)
+    assert next_fire(conn, dep) == T + 7260 and len(runs(conn, dep)) == 1

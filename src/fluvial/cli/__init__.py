@@ -10,6 +10,7 @@
     fluvial deploy path.py:flow --name N [--cron ... | --interval ...] | fluvial deploy --all
     fluvial init
     fluvial deployment ls | inspect | run | pause | resume | delete | schedule ...
+    fluvial deployment schedule ticks FLOW/NAME     the scheduler's decisions, and why
     fluvial worker start [--pool P] [--limit N] [--run-once]
 """
 
@@ -23,10 +24,11 @@ from fluvial.cli.assets import asset
 from fluvial.cli.blocks import block
 from fluvial.cli.concurrency import concurrency_limit
 from fluvial.cli.deploy import deploy, init
-from fluvial.cli.deployments import deployment
+from fluvial.cli.deployments import deployment, schedule
 from fluvial.cli.run import run
 from fluvial.cli.run_control import cancel, resume
 from fluvial.cli.runs import runs
+from fluvial.cli.schedule_ticks import ticks
 from fluvial.cli.variables import variable
 from fluvial.cli.worker import worker
 
@@ -52,3 +54,4 @@ main.add_command(deployment)
 main.add_command(worker)
 runs.add_command(cancel)
 runs.add_command(resume)
+schedule.add_command(ticks)

@@ -15,7 +15,8 @@ import json
 
 import click
 
-from fluvial.cli._output import output_option, print_table, timestamp
+from fluvial.cli._output import output_option, timestamp
+from fluvial.cli._terminal import safe
 
 __all__ = ["ticks"]
 
@@ -34,7 +35,7 @@ def ticks(name: str, slug: str | None, outcome: str | None, limit: int, output: 
     """Show the scheduler's decisions for deployment NAME (FLOW/NAME or its id)."""
     from fluvial.scheduler import find_deployment, list_ticks
     from fluvial.store import StoreError
-    from fluvial.store._db import reading
+    from fluvial.store.connection import reading
 
     try:
         with reading() as conn:
@@ -56,14 +57,19 @@ def ticks(name: str, slug: str | None, outcome: str | None, limit: int, output: 
             "ticks": [t.to_dict() for t in rows]}, indent=2, sort_keys=True))
         return
     if paused:
-        click.echo(f"Deployment {full_name} is paused: its schedules create no runs.")
+        click.echo(f"Deployment {safe(full_name)} is paused: its schedules create no runs.")
     for s, active, next_fire in schedules:
         state = f"next fire time {timestamp(next_fire)}" if active else "inactive (paused)"
-        click.echo(f"Schedule {s}: {state}")
+        click.echo(f"Schedule {safe(s)}: {state}")
     if not rows:
         click.echo("No ticks recorded yet.")
         return
-    print_table(f"Scheduler ticks of {full_name} (newest first)",
-                ("decided", "fire time", "schedule", "outcome", "flow run", "reason"),
-                [(timestamp(t.decided_at), timestamp(t.fire_time), t.schedule_slug, t.outcome,
-                  t.flow_run_id, t.reason) for t in rows])
+    # one line per tick, so a long reason is never wrapped away
+    click.echo(f"Scheduler ticks of {safe(full_name)}, newest first "
+               "(fire time, schedule, outcome, run or reason):")
+    for t in rows:
+        detail = t.flow_run_id or ""
+        if t.reason:
+            detail = f"{detail}  {t.reason}" if detail else t.reason
+        click.echo(f"  {timestamp(t.fire_time)}  {safe(t.schedule_slug or '-')}  "
+                   f"{t.outcome:<14} {safe(detail)}")

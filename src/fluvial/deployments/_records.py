@@ -192,6 +192,11 @@ def set_paused(name_or_id: str, paused: bool, conn: Any = None) -> Deployment:
         with _transaction(c):
             c.execute("UPDATE deployments SET paused = ?, updated = ? WHERE id = ?",
                       (int(paused), time.time(), dep.id))
+            if dep.paused and not paused:
+                # resumed: its schedules start again from now, the paused times are not
+                # caught up (the scheduler sets each to its first fire time after now)
+                c.execute("UPDATE deployment_schedules SET next_fire_time = NULL "
+                          "WHERE deployment_id = ?", (dep.id,))
         dep.paused = paused
         return dep
 
@@ -270,6 +275,9 @@ def set_schedule_active(name_or_id: str, slug: str, active: bool, conn: Any = No
         with _transaction(c):
             c.execute("UPDATE deployment_schedules SET active = ? WHERE id = ?",
                       (int(active), record.id))
+            if active and not record.active:  # resumed: start again from now, no catch-up
+                c.execute("UPDATE deployment_schedules SET next_fire_time = NULL WHERE id = ?",
+                          (record.id,))
         return record.slug
 
 

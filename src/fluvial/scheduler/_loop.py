@@ -54,7 +54,7 @@ class Scheduler:
 
     def _connection(self) -> Any:
         if self._conn is None:
-            from fluvial.store._db import open_database
+            from fluvial.store.connection import open_database
 
             self._conn = open_database()
         return self._conn

@@ -130,7 +130,7 @@ def run_scheduler_once(
     ``deployment_ids`` limits the tick to those deployments (``serve()``).
     Safe to call from any number of processes at once (see the module docstring).
     """
-    from fluvial.store._db import open_database
+    from fluvial.store.connection import open_database
 
     if conn is None:
         conn = open_database()
@@ -152,7 +152,7 @@ def run_scheduler_once(
 
 
 def _handle_batch(conn: Any, rows: Sequence[Any], now_ts: float, summary: TickSummary) -> None:
-    from fluvial.store._txn import transaction
+    from fluvial.store.connection import transaction
 
     now = _as_datetime(now_ts)
     local = TickSummary()
