@@ -9,22 +9,20 @@ and its schedules the way the deployments API stores them.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from pg_server import PgServer, Unavailable, find_or_install_binaries  # noqa: E402
+from scheduler_helpers import AddDeployment, insert_deployment  # noqa: E402
 
 import fluvial.store as store  # noqa: E402
-from fluvial.schedules import Schedule  # noqa: E402
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -78,42 +76,9 @@ def conn(backend: str) -> Iterator[Any]:
     connection.close()
 
 
-AddDeployment = Callable[..., str]
-
-
-def insert_deployment(conn: Any, schedules: list[Schedule], *, name: str | None = None,
-                      flow_name: str = "etl", paused: bool = False,
-                      parameters: dict[str, Any] | None = None, tags: list[str] | None = None,
-                      work_pool: str | None = "default",
-                      next_fire_time: float | None = None) -> str:
-    """A deployment row and one ``deployment_schedules`` row per schedule; its id."""
-    from fluvial.store.connection import transaction
-
-    dep_id = str(uuid.uuid4())
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO deployments (id, flow_name, name, entrypoint, parameters, tags, "
-            "work_pool, paused, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
-            (dep_id, flow_name, name or f"dep-{dep_id[:8]}", "flows.py:etl",
-             json.dumps(parameters or {}), json.dumps(tags or []), work_pool, int(paused)))
-        for schedule in schedules:
-            conn.execute(
-                "INSERT INTO deployment_schedules (id, deployment_id, slug, schedule, active, "
-                "next_fire_time) VALUES (?, ?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), dep_id, schedule.derived_slug,
-                 json.dumps(schedule.to_dict()), int(schedule.active), next_fire_time))
-    return dep_id
-
-
 @pytest.fixture
 def add_deployment(conn: Any) -> AddDeployment:
-    def add(schedules: list[Schedule], **kwargs: Any) -> str:
+    def add(schedules: list[Any], **kwargs: Any) -> str:
         return insert_deployment(conn, schedules, **kwargs)
 
     return add
-
-
-def env_for_subprocess() -> dict[str, str]:
-    """The test's store settings, for a child process."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from click.testing import CliRunner
-from conftest import AddDeployment
+from scheduler_helpers import AddDeployment
 
 from fluvial.cli import main
 from fluvial.scheduler import run_scheduler_once

@@ -16,7 +16,8 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
-from conftest import AddDeployment, env_for_subprocess
+from scheduler_helpers import AddDeployment, env_for_subprocess
+
 from fluvial.schedules import Cron, Interval, Schedule
 
 HERE = Path(__file__).parent

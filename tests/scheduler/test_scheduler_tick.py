@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import AddDeployment
+from scheduler_helpers import AddDeployment
+
 from fluvial.scheduler import ENDED, Scheduler, idempotency_key, list_ticks, run_scheduler_once
 from fluvial.schedules import Cron, Interval
 
