@@ -215,3 +215,25 @@ def test_fluvial_yaml_init_and_deploy_all(project: Path) -> None:
         "deployments:\n  - name: x\n    entrypoint: flows.py:add\n    shedules: []\n")
     code, out = _cli("deploy", "--all")
     assert code == 1 and "unknown key(s) ['shedules']" in out
+
+
+def test_runs_ls_and_inspect_take_o_json(project) -> None:
+    from fluvial.deployments._records import connection
+    from fluvial.store import get_recorder
+
+    flow = load_flow("flows.py:add", project)
+    assert flow(2, 3) == 10
+    get_recorder().flush(timeout=30)
+    code, out = _cli("runs", "ls", "-o", "json")
+    assert code == 0, out
+    [run] = json.loads(out)
+    assert run["flow_name"] == "add" and run["state_type"] == "COMPLETED"
+    assert isinstance(run["start_time"], float) and run["duration"] >= 0
+    code, out = _cli("runs", "inspect", run["id"], "-o", "json")
+    assert code == 0, out
+    detail = json.loads(out)
+    assert detail["id"] == run["id"]
+    assert [s["type"] for s in detail["state_history"]] == ["RUNNING", "COMPLETED"]
+    assert [t["name"][:6] for t in detail["task_runs"]] == ["double", "double"]
+    with connection() as conn:
+        assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (2,)

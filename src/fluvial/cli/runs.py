@@ -1,7 +1,7 @@
 """``fluvial runs``: list, inspect and read the logs of recorded flow runs.
 
-    fluvial runs ls [--flow NAME] [--state STATE] [--limit N]
-    fluvial runs inspect RUN_ID
+    fluvial runs ls [--flow NAME] [--state STATE] [--limit N] [-o json]
+    fluvial runs inspect RUN_ID [-o json]
     fluvial runs logs RUN_ID
 
 RUN_ID may be any unique prefix of a flow run id, or `latest`. Reads the store only.
@@ -10,8 +10,10 @@ Everything printed from the record goes through :func:`fluvial.cli._terminal.saf
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+from typing import Any
 from uuid import UUID
 
 import click
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial.cli._output import output_option, print_json
 from fluvial.cli._terminal import safe
 from fluvial.store import StoreError, queries
 
@@ -95,12 +98,16 @@ def runs() -> None:
 @click.option("--flow", "flow_name", default=None, help="Only runs of this flow.")
 @click.option("--state", default=None, help="Only runs in this state (type or name).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-def ls(flow_name: str | None, state: str | None, limit: int) -> None:
+@output_option
+def ls(flow_name: str | None, state: str | None, limit: int, output: str) -> None:
     """List the most recent flow runs."""
     try:
         records = queries.list_flow_runs(flow_name=flow_name, state=state, limit=limit)
     except StoreError as exc:
         raise click.ClickException(safe(exc)) from exc
+    if output == "json":
+        print_json([_as_json(run) for run in records])
+        return
     console = _console()
     if not records:
         console.print("No flow runs recorded.")
@@ -124,9 +131,19 @@ def ls(flow_name: str | None, state: str | None, limit: int) -> None:
     console.print(table)
 
 
+def _as_json(record: Any) -> dict[str, Any]:
+    """A record as JSON-ready data (ids as strings, times as epoch seconds)."""
+    out = dataclasses.asdict(record)
+    duration = getattr(record, "duration", None)
+    if duration is not None or hasattr(record, "duration"):
+        out["duration"] = duration
+    return out
+
+
 @runs.command()
 @click.argument("run_id")
-def inspect(run_id: str) -> None:
+@output_option
+def inspect(run_id: str, output: str) -> None:
     """Show a flow run: its states, and every task run."""
     flow_run_id = _resolve(run_id)
     try:
@@ -135,6 +152,10 @@ def inspect(run_id: str) -> None:
         tasks = queries.task_runs(flow_run_id)
     except StoreError as exc:
         raise click.ClickException(safe(exc)) from exc
+    if output == "json":
+        print_json(_as_json(run) | {"state_history": [_as_json(s) for s in history],
+                                    "task_runs": [_as_json(t) for t in tasks]})
+        return
     console = _console()
     console.print(Text.assemble(("Flow run ", "bold"), (str(run.id), "bold")))
     _field(console, "flow", run.flow_name)
