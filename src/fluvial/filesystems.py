@@ -23,7 +23,7 @@ from pydantic import Field
 from fluvial.blocks.core import Block
 from fluvial.blocks.fields import SecretDict
 
-__all__ = ["LocalFileSystem", "RemoteFileSystem", "WritableFileSystem"]
+__all__ = ["LocalFileSystem", "RemoteFileSystem", "WritableFileSystem", "filesystem_block"]
 
 
 class WritableFileSystem(Block):
@@ -51,11 +51,12 @@ class LocalFileSystem(WritableFileSystem):
 
     basepath: str | None = Field(default=None, description="Default: the current directory.")
 
-    def _base(self) -> Path:
+    def base_directory(self) -> Path:
+        """The basepath as an absolute directory (the current one when unset)."""
         return Path(self.basepath).expanduser().resolve() if self.basepath else Path.cwd()
 
     def _resolve(self, path: str | None) -> Path:
-        base = self._base()
+        base = self.base_directory()
         if path is None:
             return base
         resolved = (base / Path(path).expanduser()).resolve()
@@ -186,6 +187,26 @@ class RemoteFileSystem(WritableFileSystem):
             out = dest / relative
             out.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(remote, str(out))
+
+
+def filesystem_block(ref: str) -> WritableFileSystem | None:
+    """The filesystem block a ``"block-type/name"`` string names; None when ``ref`` does not
+    name a filesystem block type (it is then a directory path)."""
+    import re
+
+    from fluvial.blocks.core import block_class
+    from fluvial.exceptions import BlockNotFoundError
+
+    if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9-]+", ref):
+        return None
+    slug, _, name = ref.partition("/")
+    try:
+        klass = block_class(slug)
+    except BlockNotFoundError:
+        return None
+    if not issubclass(klass, WritableFileSystem):
+        raise TypeError(f"result storage {ref!r} names a {slug} block, not a filesystem")
+    return klass.load(name)
 
 
 def _ignore_patterns(ignore_file: str | None) -> list[str]:

@@ -23,9 +23,10 @@ from ._registry import (
     register_serializer,
     serializer_names,
 )
-from .storage import RecordMeta, ResultStore, default_storage_dir
+from .storage import FileSystemResultStore, RecordMeta, ResultStore, default_storage_dir
 
 __all__ = [
+    "FileSystemResultStore",
     "HashError",
     "RecordMeta",
     "ResultRecordError",

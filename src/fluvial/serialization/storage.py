@@ -26,7 +26,8 @@ from typing import Any, BinaryIO
 from ._errors import ResultRecordError
 from ._registry import dumps_with_fallback, get_serializer
 
-__all__ = ["RecordMeta", "ResultStore", "default_storage_dir"]
+__all__ = ["FileSystemResultStore", "RecordMeta", "ResultStore", "default_storage_dir",
+           "decode_record", "encode_record"]
 
 MAGIC = b"FLVR"
 VERSION = 1
@@ -46,7 +47,7 @@ class RecordMeta:
     """What a record's header says about it, read without loading the payload."""
 
     key: str
-    path: Path
+    path: Path | str
     serializer: str
     created_at: datetime
     expires_at: datetime | None
@@ -118,32 +119,13 @@ class ResultStore:
         fallback (:func:`dumps_with_fallback`). ``expires_at`` must be timezone-aware.
         """
         path = self.path_for(key)
-        if expires_at is not None and expires_at.utcoffset() is None:
-            raise ValueError("expires_at must be a timezone-aware datetime")
-        if serializer is None:
-            name, payload = dumps_with_fallback(obj)
-        else:
-            ser = get_serializer(serializer)
-            name, payload = ser.name, ser.dumps(obj)
-        header = json.dumps(
-            {
-                "serializer": name,
-                "created_at": datetime.now(UTC).isoformat(),
-                "expires_at": None if expires_at is None else expires_at.isoformat(),
-                "size": len(payload),
-                "crc32": zlib.crc32(payload),
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
-        prefix = _PREFIX.pack(MAGIC, VERSION, len(header), zlib.crc32(header))
+        record = encode_record(obj, serializer, expires_at)
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
             with os.fdopen(fd, "wb") as file:
-                file.write(prefix)
-                file.write(header)
-                file.write(payload)
+                file.write(record)
                 if self.fsync:
                     file.flush()
                     os.fsync(file.fileno())
@@ -173,23 +155,97 @@ class ResultStore:
         path = self.path_for(key)
         with _open(path) as file:
             data = file.read()
-        meta, offset, crc = _read_header(path, key, _Bytes(data))
-        _check_size(path, meta, len(data) - offset)
-        payload = data[offset:]
-        if zlib.crc32(payload) != crc:
-            raise ResultRecordError(path, "is corrupted: payload checksum mismatch")
+        return decode_record(path, key, data)
+
+
+def encode_record(obj: Any, serializer: str | None = None,
+                  expires_at: datetime | None = None) -> bytes:
+    """``obj`` as one record: prefix, header, payload (see the module docstring)."""
+    if expires_at is not None and expires_at.utcoffset() is None:
+        raise ValueError("expires_at must be a timezone-aware datetime")
+    if serializer is None:
+        name, payload = dumps_with_fallback(obj)
+    else:
+        ser = get_serializer(serializer)
+        name, payload = ser.name, ser.dumps(obj)
+    header = json.dumps(
+        {
+            "serializer": name,
+            "created_at": datetime.now(UTC).isoformat(),
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+            "size": len(payload),
+            "crc32": zlib.crc32(payload),
+        },
+        separators=(",", ":"),
+    ).encode("utf-8")
+    return _PREFIX.pack(MAGIC, VERSION, len(header), zlib.crc32(header)) + header + payload
+
+
+def decode_record(path: Any, key: str, data: bytes) -> Any:
+    """The object in a whole record read from ``path`` (named in errors)."""
+    meta, offset, crc = _read_header(path, key, _Bytes(data))
+    _check_size(path, meta, len(data) - offset)
+    payload = data[offset:]
+    if zlib.crc32(payload) != crc:
+        raise ResultRecordError(path, "is corrupted: payload checksum mismatch")
+    try:
+        serializer = get_serializer(meta.serializer)
+    except ValueError as exc:
+        raise ResultRecordError(
+            path, f"was written with serializer {meta.serializer!r}, unknown here: {exc}"
+        ) from exc
+    try:
+        return serializer.loads(payload)
+    except Exception as exc:
+        raise ResultRecordError(
+            path, f"cannot be decoded with serializer {meta.serializer!r}: {exc!r}"
+        ) from exc
+
+
+def decode_meta(path: Any, key: str, data: bytes) -> RecordMeta:
+    """The header of a whole record read from ``path``."""
+    meta, offset, _ = _read_header(path, key, _Bytes(data))
+    _check_size(path, meta, len(data) - offset)
+    return meta
+
+
+class FileSystemResultStore:
+    """Results as records on a filesystem block (``RemoteFileSystem``, or any object with
+    ``read_path``/``write_path``/``exists``/``delete_path``), in the same format as
+    :class:`ResultStore`. Locks for SERIALIZABLE caching stay local, under ``lock_root``."""
+
+    def __init__(self, filesystem: Any, lock_root: Path | None = None) -> None:
+        self.filesystem = filesystem
+        self.directory = lock_root or default_storage_dir()
+
+    def __repr__(self) -> str:
+        return f"FileSystemResultStore({self.filesystem!r})"
+
+    def path_for(self, key: str) -> str:
+        return validate_key(key)
+
+    def exists(self, key: str) -> bool:
+        return bool(self.filesystem.exists(self.path_for(key)))
+
+    def delete(self, key: str) -> bool:
+        return bool(self.filesystem.delete_path(self.path_for(key)))
+
+    def write(self, key: str, obj: Any, serializer: str | None = None, *,
+              expires_at: datetime | None = None) -> str:
+        return str(self.filesystem.write_path(self.path_for(key),
+                                              encode_record(obj, serializer, expires_at)))
+
+    def _data(self, key: str) -> bytes:
         try:
-            serializer = get_serializer(meta.serializer)
-        except ValueError as exc:
-            raise ResultRecordError(
-                path, f"was written with serializer {meta.serializer!r}, unknown here: {exc}"
-            ) from exc
-        try:
-            return serializer.loads(payload)
-        except Exception as exc:
-            raise ResultRecordError(
-                path, f"cannot be decoded with serializer {meta.serializer!r}: {exc!r}"
-            ) from exc
+            return bytes(self.filesystem.read_path(self.path_for(key)))
+        except (OSError, ValueError) as exc:
+            raise ResultRecordError(key, f"cannot be read: {exc}") from exc
+
+    def read_meta(self, key: str) -> RecordMeta:
+        return decode_meta(key, key, self._data(key))
+
+    def read(self, key: str) -> Any:
+        return decode_record(key, key, self._data(key))
 
 
 class _Bytes:

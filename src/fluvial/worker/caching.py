@@ -42,16 +42,37 @@ _stores: dict[str, Any] = {}
 
 
 def storage_for(task: Any) -> Any:
-    """The ``ResultStore`` of a task (its ``result_storage`` or the default directory)."""
-    from fluvial.serialization import ResultStore, default_storage_dir
-
-    directory = task.result_storage
-    path = Path(directory) if directory is not None else default_storage_dir()
-    key = str(path)
-    result_store = _stores.get(key)
+    """Where a task's results go: its ``result_storage`` — a directory, a filesystem block,
+    or a block's ``"local-file-system/name"`` slug — or the default directory."""
+    storage = task.result_storage
+    if storage is None or isinstance(storage, str | Path):
+        cache_key = str(storage) if storage is not None else ""
+    else:  # a block object: one store per object
+        cache_key = f"block:{id(storage)}"
+    result_store = _stores.get(cache_key)
     if result_store is None:
-        result_store = _stores[key] = ResultStore(path)
+        result_store = _stores[cache_key] = _open_storage(storage)
     return result_store
+
+
+def _open_storage(storage: Any) -> Any:
+    from fluvial.filesystems import LocalFileSystem, WritableFileSystem, filesystem_block
+    from fluvial.serialization import FileSystemResultStore, ResultStore, default_storage_dir
+
+    if storage is None:
+        return ResultStore(default_storage_dir())
+    if isinstance(storage, str):
+        storage = filesystem_block(storage) or storage
+    if isinstance(storage, str | Path):
+        return ResultStore(Path(storage))
+    if isinstance(storage, LocalFileSystem):
+        return ResultStore(storage.base_directory())
+    if isinstance(storage, WritableFileSystem):
+        return FileSystemResultStore(storage)
+    raise TypeError(
+        "result_storage must be a directory, a filesystem block or its "
+        f"'block-type/name' slug, got {type(storage).__name__}"
+    )
 
 
 def compute_key(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> str | None:
