@@ -203,10 +203,10 @@ def filesystem_block(ref: str) -> WritableFileSystem | None:
     try:
         klass = block_class(slug)
     except BlockNotFoundError:
-        return None
+        return None  # not a block type: a relative directory
     if not issubclass(klass, WritableFileSystem):
         raise TypeError(f"result storage {ref!r} names a {slug} block, not a filesystem")
-    return klass.load(name)
+    return klass.load(name)  # a missing block is an error, never a directory by that name
 
 
 def _ignore_patterns(ignore_file: str | None) -> list[str]:

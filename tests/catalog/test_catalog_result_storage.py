@@ -56,10 +56,6 @@ def test_a_plain_directory_still_works_and_an_odd_value_is_named(tmp_path: Path)
     def one() -> int:
         return 1
 
-    @task(persist_result=True, result_storage=42)
-    def bad() -> int:
-        return 1
-
     @flow
     def f() -> int:
         return one()
@@ -67,11 +63,25 @@ def test_a_plain_directory_still_works_and_an_odd_value_is_named(tmp_path: Path)
     assert f() == 1
     assert any((tmp_path / "dir").iterdir())
 
-    @flow
-    def g() -> int:
-        return bad()
+    with pytest.raises(TypeError, match="task 'bad': result_storage must be a directory, a filesys"):
+        @task(persist_result=True, result_storage=42)
+        def bad() -> int:
+            return 1
 
-    state = g(return_state=True)
+
+def test_a_slug_naming_a_missing_block_fails_the_run_instead_of_writing_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    @task(persist_result=True, result_storage="local-file-system/never-saved")
+    def one() -> int:
+        return 1
+
+    @flow
+    def f() -> int:
+        return one()
+
+    state = f(return_state=True)
     assert state.is_failed()
-    with pytest.raises(TypeError, match="result_storage must be a directory, a filesystem block"):
-        state.result()
+    assert "never-saved" in str(state.message)
+    assert not (tmp_path / "local-file-system").exists()

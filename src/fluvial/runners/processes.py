@@ -64,7 +64,7 @@ class _Pool:
         self.pids = ctx.Array("q", max_workers, lock=False)
         self.executor = ProcessPoolExecutor(
             max_workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(self.counter, self.running, self.pids, initializer),
+            initargs=(self.counter, self.running, self.pids, initializer, _fluvial_env()),
         )
         self.crashed: dict[int, str] | None = None  # seq -> cause, once the pool broke
 
@@ -305,8 +305,18 @@ def _name_of(fn: Any) -> str:
     return repr(getattr(fn, "__qualname__", None) or fn)
 
 
-def _init_worker(counter: Any, running: Any, pids: Any, initializer: bytes | None) -> None:
+def _fluvial_env() -> dict[str, str]:
+    """The driver's ``FLUVIAL_*`` settings, for workers forked from an older forkserver."""
+    return {k: v for k, v in os.environ.items() if k.startswith("FLUVIAL_")}
+
+
+def _init_worker(counter: Any, running: Any, pids: Any, initializer: bytes | None,
+                 env: dict[str, str]) -> None:
     global _slot, _running, _init_error
+    # the forkserver keeps the environment it started with; a worker takes the driver's
+    for key in [k for k in os.environ if k.startswith("FLUVIAL_") and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
     with counter.get_lock():
         _slot = counter.value % len(pids)
         counter.value += 1
