@@ -88,7 +88,8 @@ def check_result_storage(owner: str, value: Any) -> None:
         return
     if hasattr(value, "write_path") and hasattr(value, "read_path"):
         return
-    raise TypeError(f"{owner}: result_storage must be a directory path, got {value!r}")
+    raise TypeError(f"{owner}: result_storage must be a directory, a filesystem block or its "
+                    f"'block-type/name' slug, got {value!r}")
 
 
 def as_tags(owner: str, tags: Any) -> frozenset[str]:

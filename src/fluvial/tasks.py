@@ -14,7 +14,6 @@ import datetime
 import functools
 import inspect
 import io
-import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -163,11 +162,6 @@ class Task(Generic[P, R]):
         if not isinstance(cache_result_in_memory, bool):
             raise TypeError(f"{owner}: cache_result_in_memory must be True or False")
         self.result_serializer = result_serializer
-        if not (result_storage is None or isinstance(result_storage, str | os.PathLike)
-                or hasattr(result_storage, "write_path")):
-            raise TypeError(
-                f"{owner}: result_storage must be a directory, a filesystem block or its "
-                f"'block-type/name' slug, got {type(result_storage).__name__}")
         self.result_storage = result_storage
         self.result_storage_key = result_storage_key
         self.cache_result_in_memory = cache_result_in_memory
