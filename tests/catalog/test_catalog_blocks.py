@@ -202,3 +202,16 @@ def test_block_cli_errors_are_one_line() -> None:
     assert result.exit_code == 2 and "SLUG/NAME" in result.output
     result = CliRunner().invoke(cli, ["block", "register", "-m", "no_such_module_xyz"])
     assert result.exit_code == 1 and "cannot import module 'no_such_module_xyz'" in result.output
+
+
+def test_two_processes_saving_one_block_leave_one_whole_document() -> None:
+    script = textwrap.dedent("""
+        import sys
+        from fluvial.blocks.system import Secret
+        who = sys.argv[1]
+        for _ in range(20):
+            Secret(value=who * 50_000).save("race", overwrite=True)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, who]) for who in "ab"]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert Secret.load("race").get() in ("a" * 50_000, "b" * 50_000)
