@@ -31,6 +31,9 @@ The tree::
         ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
         └── AmbiguousRunIdError       (also LookupError) an id prefix matches several runs
 
+Warnings: ``InsecureHomeWarning`` (a ``UserWarning``): FLUVIAL_HOME can be written by
+other users.
+
 Backend errors are translated where they enter fluvial and re-raised ``from`` the
 original, so a worker's traceback stays reachable as ``__cause__``.
 """
@@ -162,3 +165,7 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return self.tb
+
+
+class InsecureHomeWarning(UserWarning):
+    """``FLUVIAL_HOME`` exists and users other than its owner may write to it."""

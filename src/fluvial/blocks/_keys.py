@@ -68,7 +68,9 @@ def cipher(create: bool) -> Any:
 def _create_key_file(path: Path) -> bytes:
     from cryptography.fernet import Fernet
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from fluvial._files import private_dir
+
+    private_dir(path.parent)
     key = Fernet.generate_key()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -48,6 +48,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fluvial._files import PRIVATE_FILE, private_dir
 from fluvial.concurrency._base import (
     Lease,
     Limit,
@@ -77,14 +78,16 @@ class _NameFiles:
 
     def __init__(self, root: Path, name: str) -> None:
         self.dir = root / slot_dir_name(name)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         label = self.dir / "name"
         if not label.exists():
             tmp = self.dir / f"name.{os.getpid()}.{threading.get_ident()}"
-            tmp.write_text(name, encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(name)
             os.replace(tmp, label)
         self.gen_path = str(self.dir / "gen")
-        self.gate_fd = os.open(self.dir / "gate", _OPEN_FLAGS, 0o666)
+        self.gate_fd = os.open(self.dir / "gate", _OPEN_FLAGS, PRIVATE_FILE)
         self.gate_lock = threading.Lock()
         self.fds: dict[Key, int] = {}
         self.held: set[Key] = set()
@@ -99,7 +102,8 @@ class _NameFiles:
     def fd(self, key: Key) -> int:
         fd = self.fds.get(key)
         if fd is None:
-            fd = self.fds[key] = os.open(self.dir / f"{key[0]}.{key[1]}", _OPEN_FLAGS, 0o666)
+            fd = self.fds[key] = os.open(self.dir / f"{key[0]}.{key[1]}", _OPEN_FLAGS,
+                                         PRIVATE_FILE)
         return fd
 
     def close(self) -> None:
@@ -377,7 +381,7 @@ class HostSlotManager(SlotManager):
         fds = []
         try:
             for n in specs:
-                fd = os.open(self._nf(n).dir / "bucket", _OPEN_FLAGS, 0o666)
+                fd = os.open(self._nf(n).dir / "bucket", _OPEN_FLAGS, PRIVATE_FILE)
                 fds.append(fd)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             now = time.time()
@@ -457,8 +461,12 @@ class HostSlotManager(SlotManager):
 
     def reset(self, name: str) -> None:
         nf = self._nf(name)
-        with open(nf.gen_path, "ab") as f:
-            f.write(b".")
+        fd = os.open(nf.gen_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                     PRIVATE_FILE)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
         with self._mutex:
             self._changed.notify_all()
 

@@ -61,10 +61,10 @@ def resolve_source(source: str | None, home: Path | None = None) -> Path | None:
         if not path.is_dir():
             raise EntrypointError(f"source {source!r} is not a directory")
         return path.resolve()
+    from fluvial._files import private_dir
     from fluvial.store import store_path
 
-    base = (home or store_path().parent) / "sources"
-    base.mkdir(parents=True, exist_ok=True)
+    base = private_dir((home or store_path().parent) / "sources")
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     target = base / digest
     if (target / ".git").is_dir():

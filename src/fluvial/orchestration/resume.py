@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from fluvial._files import private_dir
+
 if TYPE_CHECKING:
     from fluvial.flows import Flow
     from fluvial.runs import FlowRun
@@ -83,8 +85,8 @@ def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
     directory = _runs_dir()
     try:
         payload = cloudpickle.dumps(record)
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        private_dir(directory)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")  # 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, directory / f"{flow_run.id}.pkl")

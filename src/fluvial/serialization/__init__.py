@@ -9,7 +9,8 @@
 - ``ResultStore``: results as files, written atomically, readable without knowing
   their serializer.
 
-Nothing here depends on the rest of fluvial; cloudpickle is imported on first use.
+Nothing here depends on the rest of fluvial but ``fluvial._files`` (records are private
+files); cloudpickle is imported on first use.
 """
 
 from ._errors import HashError, ResultRecordError, SerializationError

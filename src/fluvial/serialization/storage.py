@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fluvial._files import PRIVATE_FILE, private_dir
+
 from ._errors import ResultRecordError
 from ._registry import dumps_with_fallback, get_serializer
 
@@ -120,9 +122,10 @@ class ResultStore:
         """
         path = self.path_for(key)
         record = encode_record(obj, serializer, expires_at)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         tmp = self.directory / f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     PRIVATE_FILE)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(record)

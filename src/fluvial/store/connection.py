@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fluvial import settings
+from fluvial._files import create_private
 from fluvial.exceptions import StoreError
 from fluvial.store import dialects
 from fluvial.store.dialects import POSTGRESQL, dialect_of
@@ -133,7 +134,7 @@ def connect(target: DatabaseTarget | None = None) -> Connection:
         return dialects.connect_postgres(target.url, BUSY_TIMEOUT_S)
     assert target.path is not None
     try:
-        target.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(target.path)  # 0600 (and 0700 directories): its -wal/-shm follow
         conn = sqlite3.connect(
             target.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )

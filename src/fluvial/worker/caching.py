@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fluvial import states as st
+from fluvial._files import private_dir
 from fluvial.exceptions import SerializationFailure
 from fluvial.runs import TaskRun, bind_parameters
 from fluvial.states import State
@@ -218,8 +219,7 @@ def persist_key(task_run: TaskRun, inputs: dict[str, Any]) -> str:
 @contextlib.contextmanager
 def _key_lock(task: Any, key: str) -> Iterator[None]:
     # Named by a digest of the (already validated) key: always one short name inside .locks.
-    directory = Path(storage_for(task).directory) / ".locks"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_dir(Path(storage_for(task).directory) / ".locks")
     name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     fd = os.open(directory / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
