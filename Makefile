@@ -19,6 +19,9 @@ demo: $(STAMP)
 	RAY_AUTH_MODE=disabled $(BIN)/python examples/customers.py threads dask ray
 	$(BIN)/fluvial runs ls --limit 3
 	$(BIN)/fluvial runs inspect latest
+	$(BIN)/fluvial deploy examples/customers.py:main --name every-3s --interval 3
+	$(BIN)/fluvial worker start --max-runs 2
+	$(BIN)/fluvial deployment inspect main/every-3s
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -240,3 +240,33 @@ def test_max_runs_stops_the_worker_after_that_many(project: Path) -> None:
     out, _ = worker.communicate(timeout=120)
     assert worker.returncode == 0, out
     assert sorted(state_of(r.id) for r in runs) == ["COMPLETED", "COMPLETED", "SCHEDULED"]
+
+
+def test_a_worker_schedules_and_runs_a_deployments_interval_runs(backend, project) -> None:
+    """Each poll ticks the scheduler: due fire times become runs the worker then runs.
+
+    The workers' clocks are injected (a minute apart, in the past so that the record's
+    state times stay in order with the flow processes' own), nothing waits.
+    """
+    dep = deploy_entrypoint("flows.py:add", "every-minute", source=project,
+                            parameters={"a": 1}, schedules=[_interval(60)])
+    start = time.time() - 200
+    for minute in range(3):
+        Worker(run_once=True, poll_interval=0.05, clock=lambda m=minute: start + 60 * m).start()
+    with connection() as conn:
+        rows = conn.execute(
+            "SELECT id, state_type, scheduled_start_time, idempotency_key FROM flow_runs "
+            "WHERE deployment_id = ? AND state_type != 'SCHEDULED' "
+            "ORDER BY scheduled_start_time", (dep.id,)).fetchall()
+        slug = conn.execute("SELECT slug FROM deployment_schedules").fetchone()[0]
+    assert [r[1] for r in rows] == ["COMPLETED", "COMPLETED"]
+    first, second = rows[0][2], rows[1][2]
+    assert second - first == pytest.approx(60)
+    assert start < first <= start + 60 < second <= start + 120
+    assert all(r[3].startswith(f"{dep.id}:{slug}:") for r in rows)  # made by the scheduler
+
+
+def _interval(seconds: float) -> Any:
+    from fluvial.schedules import Interval
+
+    return Interval(seconds)

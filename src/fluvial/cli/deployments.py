@@ -169,7 +169,7 @@ def inspect(name: str, output: str) -> None:
     console.print(Text(f"Schedules ({len(schedules)})", style="bold"))
     for record in schedules:
         console.print(Text.assemble(
-            _t(f"  {record.slug:<24} {_describe_schedule(record):<40} "),
+            _t(f"  {record.slug}  {_describe_schedule(record)}  "),
             ("active" if record.active else "paused"), f"  next {_time(record.next_fire_time)}"))
     console.print()
     console.print(Text(f"Latest runs ({len(runs)})", style="bold"))
