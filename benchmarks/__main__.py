@@ -39,6 +39,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "caching": ("benchmarks.bench_features", "run_caching"),
     "limits": ("benchmarks.bench_features", "run_limits"),
     "locality": ("benchmarks.bench_features", "run_locality"),
+    "scheduler": ("benchmarks.bench_scheduler", "run"),
 }
 
 

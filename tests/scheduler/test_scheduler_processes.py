@@ -63,3 +63,15 @@ def test_competing_scheduler_processes_fire_each_time_once(
     assert Counter(o for _, _, o in ticks) == {"created": len(rows)}  # each decided once
     assert sum(r["created"] for r in reports) == len(rows)
     assert sum(1 for r in reports if r["created"]) >= 2, reports  # they really competed
+
+
+def test_scheduler_benchmark_smoke() -> None:
+    """The scheduler benchmark group runs and reports its rows (tiny sizes; no targets)."""
+    code = ("import json; from benchmarks.bench_scheduler import crowded_minute;"
+            "print(json.dumps(crowded_minute(50, lead=2, linger=2)))")
+    root = HERE.parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=120, env=env_for_subprocess())
+    assert out.returncode == 0, out.stderr
+    [result] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["runs"] == result["expected"] == 50 and result["duplicates"] == 0
