@@ -1,21 +1,30 @@
 """``ProcessPoolTaskRunner``: task runs in local worker processes.
 
-Work goes to a ``concurrent.futures.ProcessPoolExecutor`` started with ``forkserver``
-(safe in a process that has threads). Task runs and their upstream results travel
-with cloudpickle, so tasks defined in ``__main__`` or a notebook work; as with any
+Workers are ``forkserver`` processes (safe in a process that has threads) that the
+runner starts and watches itself. Task runs and their upstream results travel with
+cloudpickle, so tasks defined in ``__main__`` or a notebook work; as with any
 multiprocessing code, a script must guard its entry point with
 ``if __name__ == "__main__":``.
 
 Ready runs are sent in batches sized from the measured duration of the task (a batch
 aims at ~20 ms of work, one run at a time for slow tasks), so no-op maps are not
-dominated by one pickle and one pipe round trip per run, and long runs still settle
-one by one.
+dominated by one pickle and one pipe round trip per batch; each worker has at most two
+batches outstanding.
 
-Crashes: each worker notes in shared memory which run it is executing. When a worker
-dies (``os._exit``, SIGKILL, a segfault) the pool breaks; the runner reads which run
-the dead process held, ends that run ``Crashed`` (or resubmits it if the task has
-retries left), resubmits every other run that was in flight, and carries on with a
-fresh pool.
+At most once per attempt. Each worker has its own pipe of batches and its own pipe of
+results, and reports every run's final state the moment the run ends (not per batch).
+A worker notes in shared memory which run it is executing. When a worker dies
+(``os._exit``, SIGKILL, a segfault) the driver reads the end of its result pipe: runs
+it reported keep their results; the run it was executing ends ``Crashed`` (or is sent
+again while its task has ``retries`` left: a crash counts as an attempt); the runs
+queued behind it never started and go to another worker. Other workers are not
+touched. A worker that dies while starting (its initializer) three times in a row
+crashes the runs sent to it instead of being restarted forever.
+
+Orphans: workers ask the kernel to kill them when their parent (the forkserver) dies
+(``PR_SET_PDEATHSIG`` on Linux), and exit when the driver's end of their batch pipe
+closes; the forkserver exits when the driver does, so a SIGKILLed driver leaves no
+process behind.
 """
 
 from __future__ import annotations
@@ -23,15 +32,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
+import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future as _CfFuture
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -52,44 +60,55 @@ __all__ = ["ProcessPoolTaskRunner"]
 
 _TARGET_BATCH_SECONDS = 0.02
 _MAX_BATCH = 512
+_BATCHES_PER_WORKER = 2
+_STARTING = -1  # the worker's "running" cell while its initializer runs
+_MAX_START_DEATHS = 3
+
+_Item = tuple["Submission", Future]
 
 
-class _Pool:
-    """One executor with the shared memory its workers report into."""
-
-    def __init__(self, max_workers: int, initializer: bytes | None = None) -> None:
-        ctx = multiprocessing.get_context("forkserver")
-        self.counter = ctx.Value("i", 0)
-        self.running = ctx.Array("q", max_workers, lock=False)  # run seq per worker slot
-        self.pids = ctx.Array("q", max_workers, lock=False)
-        self.executor = ProcessPoolExecutor(
-            max_workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(self.counter, self.running, self.pids, initializer, _fluvial_env()),
-        )
-        self.crashed: dict[int, str] | None = None  # seq -> cause, once the pool broke
-
-    def diagnose(self) -> dict[int, str]:
-        """Which run seqs were held by workers that died, and how they died."""
-        if self.crashed is None:
-            processes = dict(getattr(self.executor, "_processes", None) or {})
-            crashed: dict[int, str] = {}
-            for slot in range(len(self.pids)):
-                pid, seq = self.pids[slot], self.running[slot]
-                proc = processes.get(pid)
-                code = proc.exitcode if proc is not None else None
-                if seq and code is not None and code != -signal.SIGTERM:
-                    crashed[seq] = f"worker process {pid} exited with {_describe_exit(code)}"
-            self.crashed = crashed
-        return self.crashed
-
-
-def _describe_exit(code: int) -> str:
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "an unknown status"
     if code < 0:
         try:
             return f"signal {signal.Signals(-code).name}"
         except ValueError:
             return f"signal {-code}"
     return f"exit code {code}"
+
+
+class _Worker:
+    """One worker process, seen from the driver: its pipes, its outstanding runs."""
+
+    def __init__(self, ctx: Any, initializer: bytes | None) -> None:
+        task_r, self.task_w = ctx.Pipe(duplex=False)
+        self.result_r, result_w = ctx.Pipe(duplex=False)
+        self.running = ctx.RawValue("q", _STARTING)  # seq of the run it executes
+        self.proc = ctx.Process(target=_worker_main, name="fluvial-process-worker",
+                                args=(task_r, result_w, self.running, initializer,
+                                      _fluvial_env()),
+                                daemon=True)
+        self.proc.start()
+        task_r.close()  # the worker holds the only read end: it sees EOF when we go
+        result_w.close()  # and the only write end: we see EOF when it dies
+        self.pending: dict[int, _Item] = {}  # seq -> run, in the order it runs them
+        self.batches: deque[int] = deque()  # runs left in each outstanding batch
+        self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.closing = False
+        threading.Thread(target=self._send_loop, name="fluvial-process-send",
+                         daemon=True).start()
+
+    def _send_loop(self) -> None:
+        while True:
+            payload = self.outbox.get()
+            try:
+                if payload is None:
+                    self.task_w.close()
+                    return
+                self.task_w.send_bytes(payload)
+            except OSError:  # the worker died: its reader settles what it held
+                return
 
 
 class ProcessPoolTaskRunner(LocalTaskRunner):
@@ -121,10 +140,11 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                     f"initargs cannot be pickled to send them to the worker processes: {exc}"
                 ) from exc
         self._lock = threading.Lock()
-        self._ready: deque[tuple[Submission, Future]] = deque()
-        self._inflight = 0
+        self._ready: deque[_Item] = deque()
         self._seq = 0
-        self._pool: _Pool | None = None
+        self._workers: list[_Worker] = []
+        self._ctx: Any = None
+        self._start_deaths = 0
         self._durations: dict[str, float] = {}
         self._blobs = _TaskBlobs()
         self._check_pickle = PickleCheck()
@@ -135,13 +155,25 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
 
+    def worker_pids(self) -> list[int]:
+        """The process ids of the live workers (for diagnostics and tests)."""
+        with self._lock:
+            return [w.proc.pid for w in self._workers if w.proc.pid is not None]
+
     def _start(self) -> None:
-        self._pool = _Pool(self.max_workers, self._initializer_blob)
+        self._ctx = multiprocessing.get_context("forkserver")
 
     def _shutdown(self, wait: bool) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.executor.shutdown(wait=wait, cancel_futures=not wait)
+        with self._lock:
+            workers, self._workers = self._workers, []
+            self._ready.clear()
+        for w in workers:
+            w.closing = True
+            w.outbox.put(None)  # the worker finishes what it was sent, then exits
+        if not wait:
+            return
+        for w in workers:
+            w.proc.join()
 
     # -- dispatch -------------------------------------------------------------
     def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
@@ -161,82 +193,151 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         by_time = int(_TARGET_BATCH_SECONDS / avg) if avg > 0 else _MAX_BATCH
         return max(1, min(_MAX_BATCH, by_time, spread))
 
+    def _free_worker(self) -> _Worker | None:
+        """The least busy worker with room for a batch, starting one if needed (lock held)."""
+        best = min(self._workers, key=lambda w: len(w.batches), default=None)
+        if best is not None and not best.batches:
+            return best
+        if len(self._workers) < self.max_workers:
+            worker = _Worker(self._ctx, self._initializer_blob)
+            self._workers.append(worker)
+            threading.Thread(target=self._read_loop, args=(worker,),
+                             name="fluvial-process-results", daemon=True).start()
+            return worker
+        if best is not None and len(best.batches) < _BATCHES_PER_WORKER:
+            return best
+        return None
+
     def _pump(self) -> None:
         while True:
             with self._lock:
-                pool = self._pool
-                if pool is None or not self._ready or self._inflight >= 2 * self.max_workers:
+                if not self._started or not self._ready:
                     return
-                first = self._ready[0][0].task_run.task.name
-                size = self._batch_size(first)
+                worker = self._free_worker()
+                if worker is None:
+                    return
+                size = self._batch_size(self._ready[0][0].task_run.task.name)
                 batch: list[tuple[int, Submission, Future]] = []
                 while self._ready and len(batch) < size:
                     self._seq += 1
                     sub, fut = self._ready.popleft()
                     batch.append((self._seq, sub, fut))
-                self._inflight += 1
-            self._send(pool, batch)
+                payload, batch = _pickle_batch(self._blobs, batch)
+                if not batch:
+                    continue
+                for seq, sub, fut in batch:
+                    worker.pending[seq] = (sub, fut)
+                worker.batches.append(len(batch))
+                worker.outbox.put(payload)  # under the lock: the pipe keeps `pending`'s order
 
-    def _send(self, pool: _Pool, batch: list[tuple[int, Submission, Future]]) -> None:
-        payload, batch = _pickle_batch(self._blobs, batch)
-        if not batch:
-            with self._lock:
-                self._inflight -= 1
-            return
-        try:
-            cf = pool.executor.submit(_run_batch, payload)
-        except (BrokenProcessPool, RuntimeError) as exc:
-            cf = _CfFuture()
-            cf.set_exception(BrokenProcessPool(str(exc)))
-        cf.add_done_callback(lambda done: self._on_batch_done(pool, batch, done))
+    # -- results --------------------------------------------------------------
+    def _read_loop(self, worker: _Worker) -> None:
+        """Settle each run as the worker reports it; on EOF, settle what it still held.
 
-    def _on_batch_done(self, pool: _Pool, batch: list[tuple[int, Submission, Future]],
-                       done: _CfFuture) -> None:
-        exc = done.exception()
-        if exc is None:
+        Reads the pipe in large chunks and settles every complete report in it at once:
+        a worker running tiny tasks writes many reports between two reads."""
+        fd = worker.result_r.fileno()
+        buffer = b""
+        while True:
             try:
-                states, durations = cloudpickle.loads(done.result())
-            except Exception as error:  # e.g. the worker runs other code than the driver
-                exc = error
-        if exc is None:
-            for name, seconds in durations.items():
-                prev = self._durations.get(name)
-                self._durations[name] = seconds if prev is None else 0.8 * prev + 0.2 * seconds
-            for (_, _, future), state in zip(batch, states, strict=True):
-                future._complete(state)
-        elif isinstance(exc, BrokenProcessPool):
-            self._recover(pool, batch)
-        else:  # the batch could not even be unpickled in the worker, or similar
-            for _, sub, future in batch:
-                future._complete(Crashed(exc, f"{self.name} could not run task run "
-                                              f"{sub.task_run.name!r}: {exc!r}"))
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buffer += chunk
+            reports = []
+            pos, end = 0, len(buffer)
+            while end - pos >= 4:
+                size = int.from_bytes(buffer[pos:pos + 4], "big")
+                if end - pos - 4 < size:
+                    break
+                reports.append(buffer[pos + 4:pos + 4 + size])
+                pos += 4 + size
+            buffer = buffer[pos:]
+            if reports:
+                self._settle(worker, reports)
+        worker.result_r.close()
+        worker.proc.join()
+        self._worker_died(worker)
+
+    def _settle(self, worker: _Worker, reports: list[bytes]) -> None:
+        settled: list[tuple[Future, State]] = []
+        batch_done = False
         with self._lock:
-            self._inflight -= 1
-        self._pump()
+            for data in reports:
+                try:
+                    seq, state, seconds = pickle.loads(data)
+                except Exception as exc:  # e.g. the worker runs other code than the driver
+                    seq, state, seconds = _undecodable(worker, exc)
+                item = worker.pending.pop(seq, None)
+                if worker.batches:
+                    worker.batches[0] -= 1
+                    if worker.batches[0] <= 0:
+                        worker.batches.popleft()
+                        batch_done = True
+                if item is None:
+                    continue
+                if seconds >= 0:
+                    name = item[0].task_run.task.name
+                    prev = self._durations.get(name)
+                    self._durations[name] = (seconds if prev is None
+                                             else 0.8 * prev + 0.2 * seconds)
+                settled.append((item[1], state))
+        for future, state in settled:
+            future._complete(state)
+        if batch_done:
+            self._pump()
 
     # -- crashes ------------------------------------------------------------------
-    def _recover(self, pool: _Pool, batch: list[tuple[int, Submission, Future]]) -> None:
+    def _worker_died(self, worker: _Worker) -> None:
         with self._lock:
-            crashed = pool.diagnose()
-            if self._pool is pool:  # first batch to notice: replace the pool
-                pool.executor.shutdown(wait=False)
-                self._pool = _Pool(self.max_workers, self._initializer_blob)
-        retry = []
-        for seq, sub, future in batch:
-            cause = crashed.get(seq)
-            if cause is None:
-                retry.append((sub, future))  # innocent bystander: run it again
-                continue
+            if worker in self._workers:
+                self._workers.remove(worker)
+            held = list(worker.pending.items())
+            worker.pending.clear()
+            worker.batches.clear()
+            running = worker.running.value
+            starting = running == _STARTING
+            if held and starting:
+                self._start_deaths += 1
+            elif running != _STARTING:
+                self._start_deaths = 0
+            give_up = starting and self._start_deaths >= _MAX_START_DEATHS
+        if not held:
+            return
+        cause = (f"worker process {worker.proc.pid} exited with "
+                 f"{_describe_exit(worker.proc.exitcode)}")
+        again: list[_Item] = []
+        for seq, (sub, future) in held:
             task_run = sub.task_run
-            task_run.run_count += 1
-            if task_run.run_count <= task_run.task.retries:
-                retry.append((sub, future))
-                continue
-            message = (f"Task run {task_run.name!r} crashed: {self.name} {cause} while "
-                       f"running it")
-            future._complete(Crashed(CrashedRun(message), message))
+            if give_up:
+                message = f"Task run {task_run.name!r} crashed: {cause} while starting"
+                future._complete(Crashed(CrashedRun(message), message))
+            elif seq == running:  # the run it was executing (the first one unreported)
+                task_run.run_count += 1
+                if task_run.run_count <= task_run.task.retries:
+                    again.append((sub, future))
+                    continue
+                message = f"Task run {task_run.name!r} crashed: {self.name} {cause} while running it"
+                future._complete(Crashed(CrashedRun(message), message))
+            else:  # never started: it goes to another worker
+                again.append((sub, future))
+        if worker.closing and again:  # shut down: nothing will run them
+            for sub, future in again:
+                message = f"Task run {sub.task_run.name!r} was not run: {self.name} was shut down"
+                future._complete(Crashed(CrashedRun(message), message))
+            return
         with self._lock:
-            self._ready.extendleft(reversed(retry))
+            self._ready.extendleft(reversed(again))
+        self._pump()
+
+
+def _undecodable(worker: _Worker, exc: Exception) -> tuple[int, State, float]:
+    """The state of the run whose result could not be read (the first one pending)."""
+    seq = next(iter(worker.pending), 0)
+    message = f"ProcessPoolTaskRunner could not read the result of a task run: {exc!r}"
+    return seq, Crashed(exc, message), -1.0
 
 
 class _TaskBlobs:
@@ -296,32 +397,31 @@ def _unpicklable_message(sub: Submission, exc: Exception) -> str:
 
 # -- worker side ------------------------------------------------------------------
 
-_slot = -1
-_running: Any = None
 _init_error: str | None = None  # why the user's initializer failed in this worker
+_worker_tasks: dict[str, Any] = {}  # tasks this worker has unpickled, by token
 
 
 def _name_of(fn: Any) -> str:
     return repr(getattr(fn, "__qualname__", None) or fn)
 
 
-def _fluvial_env() -> dict[str, str]:
-    """The driver's ``FLUVIAL_*`` settings, for workers forked from an older forkserver."""
-    return {k: v for k, v in os.environ.items() if k.startswith("FLUVIAL_")}
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent (the forkserver) exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
 
 
-def _init_worker(counter: Any, running: Any, pids: Any, initializer: bytes | None,
-                 env: dict[str, str]) -> None:
-    global _slot, _running, _init_error
-    # the forkserver keeps the environment it started with; a worker takes the driver's
-    for key in [k for k in os.environ if k.startswith("FLUVIAL_") and k not in env]:
-        del os.environ[key]
-    os.environ.update(env)
-    with counter.get_lock():
-        _slot = counter.value % len(pids)
-        counter.value += 1
-    pids[_slot] = os.getpid()
-    _running = running
+def _run_initializer(initializer: bytes | None) -> None:
+    global _init_error
     if initializer is None:
         return
     fn: Any = None
@@ -333,41 +433,67 @@ def _init_worker(counter: Any, running: Any, pids: Any, initializer: bytes | Non
                        f"worker process {os.getpid()}: {type(exc).__name__}: {exc}")
 
 
-_worker_tasks: dict[str, Any] = {}  # tasks this worker has unpickled, by token
+def _fluvial_env() -> dict[str, str]:
+    """The driver's ``FLUVIAL_*`` settings, for workers forked from an older forkserver."""
+    return {k: v for k, v in os.environ.items() if k.startswith("FLUVIAL_")}
 
 
-def _run_batch(payload: bytes) -> bytes:
+def _worker_main(task_r: Any, result_w: Any, running: Any, initializer: bytes | None,
+                 env: dict[str, str]) -> None:
+    """The worker process: run the batches it is sent; report each run when it ends."""
+    _die_with_parent()
+    # the forkserver keeps the environment it started with; a worker takes the driver's
+    for key in [k for k in os.environ if k.startswith("FLUVIAL_") and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _run_initializer(initializer)
+    running.value = 0
+    while True:
+        try:
+            payload = task_r.recv_bytes()
+        except (EOFError, OSError):  # the driver closed its end, or is gone
+            return
+        _run_batch(payload, result_w.fileno(), running)
+
+
+def _report(fd: int, data: bytes) -> None:
+    """One report on the result pipe: a 4-byte length, then the pickle."""
+    view = memoryview(len(data).to_bytes(4, "big") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _run_batch(payload: bytes, result_fd: int, running: Any) -> None:
     tasks, items = cloudpickle.loads(payload)
     for token, blob in tasks.items():
         if token not in _worker_tasks:
             _worker_tasks[token] = cloudpickle.loads(blob)
-    states: list[State] = []
-    runs = []
-    durations: dict[str, float] = {}
     for seq, token, detached, upstream_states, n_data in items:
         task_run = TaskRun.attached(_worker_tasks[token], detached)
-        runs.append(task_run)
         if _init_error is not None:
             message = f"Task run {task_run.name!r} crashed: {_init_error}"
-            states.append(Crashed(CrashedRun(message), message))
+            _report(result_fd, _dump_result(seq, Crashed(CrashedRun(message), message),
+                                            -1.0, task_run))
             continue
-        _running[_slot] = seq
+        running.value = seq
         start = time.perf_counter()
         try:
             state = run_task(task_run, upstream_states, n_data)
         except BaseException as exc:  # noqa: BLE001 - the engine broke: the run crashed
             state = Crashed(exc, f"The engine crashed while running the task: {exc!r}")
-        durations[task_run.task.name] = time.perf_counter() - start
-        states.append(state)
-        _running[_slot] = 0
+        _report(result_fd, _dump_result(seq, state, time.perf_counter() - start, task_run))
+        running.value = 0
+
+
+def _dump_result(seq: int, state: State, seconds: float, task_run: TaskRun) -> bytes:
     try:
         # the plain pickler first: several times cheaper for small results, and it
         # refuses (rather than mis-pickles) what only cloudpickle can send back
-        return pickle.dumps((states, durations), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((seq, state, seconds), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         pass
     try:
-        return cloudpickle.dumps((states, durations))
-    except Exception:  # name the runs whose results cannot travel; send the rest
-        checked = [picklable_state(run, state) for run, state in zip(runs, states, strict=True)]
-        return cloudpickle.dumps((checked, durations))
+        return cloudpickle.dumps((seq, state, seconds))
+    except Exception:  # name the run whose result cannot travel
+        return cloudpickle.dumps((seq, picklable_state(task_run, state), seconds))
