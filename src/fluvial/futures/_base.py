@@ -81,6 +81,11 @@ class Future:
     def _prefetch(futures: list[Future]) -> None:
         """Fetch many results at once where a backend can (remote futures override)."""
 
+    @staticmethod
+    def _group(futures: list[Future]) -> None:
+        """Note that ``futures`` belong together (a ``FutureList``), so fetching the result
+        of one may fetch its completed siblings' too (remote futures override)."""
+
     # -- user side -------------------------------------------------------------
     def done(self) -> bool:
         return self._state is not None
@@ -154,7 +159,17 @@ def _run_callback(fn: Callable[[Future], Any], future: Future) -> None:
 
 
 class FutureList(list[Future]):
-    """The futures of a ``Task.map``, with ``result()`` and ``wait()`` over all of them."""
+    """The futures of a ``Task.map``, with ``result()`` and ``wait()`` over all of them.
+
+    On a cluster runner, asking one future of the list for its result also fetches the
+    results of its siblings that have completed, in the same request, so
+    ``[f.result() for f in futures]`` costs about what ``futures.result()`` does.
+    """
+
+    def __init__(self, futures: Iterable[Future] = ()) -> None:
+        super().__init__(futures)
+        for cls in {type(f) for f in self}:
+            cls._group(self)
 
     def wait(self, timeout: float | None = None) -> None:
         wait(self, timeout=timeout)
