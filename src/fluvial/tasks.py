@@ -40,6 +40,8 @@ from fluvial.orchestration.submission import (
     wait_for_futures,
 )
 from fluvial.runs import TaskRun
+from fluvial.transactions import _current as _transaction
+from fluvial.transactions import note_called, note_submitted
 from fluvial.worker.task_engine import retry_delay_jittered, run_task
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
@@ -106,6 +108,8 @@ class Task(Generic[P, R]):
         log_prints: bool | None = None,
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
+        on_commit: Sequence[Callable[..., Any]] | None = None,
+        on_rollback: Sequence[Callable[..., Any]] | None = None,
         task_run_name: str | Callable[..., str] | None = None,
         cache_policy: Any = _UNSET,
         cache_key_fn: Callable[..., str | None] | None = None,
@@ -152,6 +156,9 @@ class Task(Generic[P, R]):
         self.log_prints = log_prints
         self.on_completion = _as_hooks(owner, "on_completion", on_completion)
         self.on_failure = _as_hooks(owner, "on_failure", on_failure)
+        # transaction hooks, called with the task run's transaction (fluvial.transactions)
+        self.on_commit_hooks = list(_as_hooks(owner, "on_commit", on_commit))
+        self.on_rollback_hooks = list(_as_hooks(owner, "on_rollback", on_rollback))
         self.task_run_name = task_run_name
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
@@ -184,6 +191,7 @@ class Task(Generic[P, R]):
             retry_delay_seconds=retry_delay_seconds, retry_jitter_factor=retry_jitter_factor,
             retry_condition_fn=retry_condition_fn, timeout_seconds=timeout_seconds,
             log_prints=log_prints, on_completion=on_completion, on_failure=on_failure,
+            on_commit=on_commit, on_rollback=on_rollback,
             task_run_name=task_run_name, cache_policy=cache_policy, cache_key_fn=cache_key_fn,
             cache_expiration=cache_expiration, refresh_cache=refresh_cache,
             persist_result=persist_result, result_serializer=result_serializer,
@@ -271,6 +279,8 @@ class Task(Generic[P, R]):
             state = run_task(task_run, [u._final_state() for u in sub.upstreams], sub.n_data)
         if recorder is not None:
             record_task_run(recorder, task_run, state)
+        if _transaction.get() is not None:
+            note_called(self, task_run, state)
         if state.run_id is None:
             state.run_id = task_run.id
         return state if return_state else state.result()
@@ -286,6 +296,8 @@ class Task(Generic[P, R]):
         runner, tracker, flow_run_id = current_runner()
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
         future = runner.submit(prepare(task_run, wait_for_futures(self, wait_for)), tracker)
+        if _transaction.get() is not None:
+            note_submitted([future])
         if return_state:
             future.wait()
             return future.state
@@ -322,10 +334,26 @@ class Task(Generic[P, R]):
                 self._check_arguments(call_args, call_kwargs)
             subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
         futures = FutureList(runner.submit_many(subs, tracker))
+        if _transaction.get() is not None:
+            note_submitted(futures)
         if return_state:
             futures.wait()
             return [f.state for f in futures]
         return futures
+
+    def on_commit(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: call ``fn(transaction)`` when a transaction this task completed in
+        commits (``@my_task.on_commit``)."""
+        self.on_commit_hooks.append(_as_hooks(f"task {self.name!r}", "on_commit", fn)[0])
+        self._options["on_commit"] = tuple(self.on_commit_hooks)
+        return fn
+
+    def on_rollback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: call ``fn(transaction)`` when a transaction this task completed in
+        rolls back, to undo the task's side effects (``@my_task.on_rollback``)."""
+        self.on_rollback_hooks.append(_as_hooks(f"task {self.name!r}", "on_rollback", fn)[0])
+        self._options["on_rollback"] = tuple(self.on_rollback_hooks)
+        return fn
 
     def _map_source(self, index: int | None, key: str | None, value: Any) -> tuple[Any, bool]:
         """``(values, is_static)`` for one argument of ``map``.
