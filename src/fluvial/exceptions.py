@@ -145,7 +145,15 @@ class SettingsError(FluvialError, ValueError):
 
 
 class StoreError(FluvialError):
-    """The run record cannot be opened, migrated or written."""
+    """The run record cannot be opened, migrated or written.
+
+    Its text never shows a password: database URLs and ``password=`` values in the
+    message are redacted when it is raised (:func:`fluvial._redact.redact_text`)."""
+
+    def __init__(self, *args: object) -> None:
+        from fluvial._redact import redact_text
+
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class RunNotFoundError(StoreError, LookupError):

@@ -4,7 +4,8 @@ A store that cannot be opened (read-only, corrupt, unreachable), a file that can
 read or written, a flow file that does not import: the command ends with one line,
 ``Error: <what> : <cause>``, and exit status 1 — never a Python traceback. The
 ``FluvialGroup`` class does this for every command under it (the top-level group uses
-it, so new commands get it too); ``describe`` is the one-line text of an error.
+it, so new commands get it too); ``describe`` is the one-line text of an error. No
+message shows a password (:mod:`fluvial._redact`), whichever command raised it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import click
 
+from fluvial._redact import redact_text
 from fluvial.cli._terminal import safe
 
 __all__ = ["FluvialGroup", "describe", "import_error"]
@@ -22,8 +24,8 @@ def describe(exc: BaseException) -> str:
     """One line naming what failed and why (file name and cause for an ``OSError``)."""
     if isinstance(exc, OSError) and exc.filename is not None:
         target = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
-        return safe(f"{target}: {exc.strerror or exc}")
-    text = str(exc) or type(exc).__name__
+        return safe(redact_text(f"{target}: {exc.strerror or exc}"))
+    text = redact_text(str(exc)) or type(exc).__name__
     if type(exc).__module__ == "sqlite3" or not str(exc):
         text = f"{type(exc).__name__}: {text}"
     return safe(" ".join(text.split()))
@@ -53,7 +55,8 @@ class FluvialGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.ClickException:
+        except click.ClickException as exc:
+            exc.message = redact_text(exc.message)  # type: ignore[misc]  # any command's error
             raise
         except _handled() as exc:
             raise click.ClickException(describe(exc)) from exc

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial.cli._errors import describe
 from fluvial.cli._output import output_option, print_json
 from fluvial.cli._terminal import safe
 from fluvial.store import StoreError, queries
@@ -86,7 +87,7 @@ def _resolve(run_id: str) -> UUID:
             return newest[0].id
         return queries.resolve_run_id(run_id)
     except StoreError as exc:
-        raise click.ClickException(safe(exc)) from exc
+        raise click.ClickException(describe(exc)) from exc
 
 
 @click.group()
@@ -104,7 +105,7 @@ def ls(flow_name: str | None, state: str | None, limit: int, output: str) -> Non
     try:
         records = queries.list_flow_runs(flow_name=flow_name, state=state, limit=limit)
     except StoreError as exc:
-        raise click.ClickException(safe(exc)) from exc
+        raise click.ClickException(describe(exc)) from exc
     if output == "json":
         print_json([_as_json(run) for run in records])
         return
@@ -151,7 +152,7 @@ def inspect(run_id: str, output: str) -> None:
         history = queries.state_history(flow_run_id)
         tasks = queries.task_runs(flow_run_id)
     except StoreError as exc:
-        raise click.ClickException(safe(exc)) from exc
+        raise click.ClickException(describe(exc)) from exc
     if output == "json":
         print_json(_as_json(run) | {"state_history": [_as_json(s) for s in history],
                                     "task_runs": [_as_json(t) for t in tasks]})
@@ -216,7 +217,7 @@ def logs(run_id: str) -> None:
     try:
         records = queries.logs(flow_run_id)
     except StoreError as exc:
-        raise click.ClickException(safe(exc)) from exc
+        raise click.ClickException(describe(exc)) from exc
     console = _console()
     if not records:
         console.print("No logs recorded for this run.")

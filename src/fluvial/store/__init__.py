@@ -34,16 +34,21 @@ The package, by role (each module imports only those above it):
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from fluvial import settings
+from fluvial._redact import RedactingFilter
 from fluvial.exceptions import AmbiguousRunIdError, RunNotFoundError, StoreError
 from fluvial.store.connection import database_target, database_url, store_path
 
 if TYPE_CHECKING:
     from fluvial.store.recorder import Recorder
+
+# The store's warnings quote database errors and URLs: never a password.
+logging.getLogger("fluvial.store").addFilter(RedactingFilter())
 
 __all__ = [
     "AmbiguousRunIdError",

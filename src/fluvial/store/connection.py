@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fluvial import settings
 from fluvial._files import create_private
+from fluvial._redact import redact_url
 from fluvial.exceptions import StoreError
 from fluvial.store import dialects
 from fluvial.store.dialects import POSTGRESQL, dialect_of
@@ -88,7 +89,7 @@ def database_target(url: str | None = None) -> DatabaseTarget:
     scheme = scheme.lower()
     if not sep:
         raise StoreError(
-            f"FLUVIAL_DATABASE_URL {url!r} is not a URL; "
+            f"FLUVIAL_DATABASE_URL {redact_url(url)!r} is not a URL; "
             "expected sqlite:////path/to/fluvial.db or postgresql://..."
         )
     if scheme == "sqlite":
@@ -103,7 +104,8 @@ def database_target(url: str | None = None) -> DatabaseTarget:
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         return DatabaseTarget(url=url, dialect="postgresql")
     raise StoreError(
-        f"unsupported database URL scheme {scheme!r} in {url!r}; use sqlite:// or postgresql://"
+        f"unsupported database URL scheme {scheme!r} in {redact_url(url)!r}; "
+        "use sqlite:// or postgresql://"
     )
 
 

@@ -117,8 +117,10 @@ INSTALL_HINT = "pip install psycopg[binary] (or pip install 'fluvial[postgres]')
 
 
 def redact(url: str) -> str:
-    """``url`` without its password."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """``url`` without its password, in any form (see :mod:`fluvial._redact`)."""
+    from fluvial._redact import redact_url
+
+    return redact_url(url)
 
 
 class PgConnection:
@@ -179,7 +181,7 @@ def connect_postgres(url: str, lock_timeout_s: float) -> PgConnection:
         import psycopg
     except ImportError:
         raise StoreError(
-            f"FLUVIAL_DATABASE_URL is a PostgreSQL URL ({url.split('@')[-1]!r}) "
+            f"FLUVIAL_DATABASE_URL is a PostgreSQL URL ({redact(url)!r}) "
             f"but psycopg is not installed: {INSTALL_HINT}"
         ) from None
     conninfo = re.sub(r"^postgresql\+\w+://", "postgresql://", url)
