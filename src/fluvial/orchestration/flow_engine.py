@@ -8,7 +8,8 @@ e.g. for a subflow), calls the function under the run context, and settles the r
   exception fails the flow; a returned state made by hand is the final state; returned
   futures are resolved to their states, and a returned run state or iterable of only
   states fails the flow if any of them failed; anything else is Completed;
-* every task run submitted during the flow is waited for before the flow ends;
+* every task run submitted during the flow is waited for before the flow ends, and the
+  final state is timestamped then (the run's end time is when its last task run ended);
 * a task run that failed while nobody looked at it (no ``result()``, ``wait()`` or
   ``state``, not returned, not consumed downstream) does not fail the flow (as in
   Prefect): a WARNING at flow end names each one, and the record keeps it Failed;
@@ -206,6 +207,7 @@ def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict,
     except Exception as exc:  # noqa: BLE001 - the flow's own failure becomes its state
         state, returned = st.Failed(exc), _RAISED
     tracker.wait_all()
+    state.ts = time.time()  # the run ends now, once its submitted task runs have ended
     _warn_unobserved(flow_run, tracker, state, state is not returned)
     return state, returned
 
