@@ -14,6 +14,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fluvial.orchestration.parameters import ParameterValidator
 from fluvial.runners.base import TaskRunner
+from fluvial.visualization import active as _visualizing
 
 __all__ = ["Flow", "flow"]
 
@@ -124,9 +125,35 @@ class Flow(Generic[P, R]):
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         from fluvial.orchestration.flow_engine import run_flow
 
+        tracer = _visualizing()
+        if tracer is not None:  # a subflow of a flow being visualized: one node
+            return tracer.subflow(self, args, kwargs)
         if self.is_async:
             return asyncio.to_thread(run_flow, self, args, kwargs, return_state)
         return run_flow(self, args, kwargs, return_state)
+
+    # -- the task graph, without running it (fluvial.visualization) ------------------------
+
+    def generate_mermaid_graph(self, *args: Any, **kwargs: Any) -> str:
+        """The flow's task graph as Mermaid text: the function is called with task calls
+        recorded instead of run (tasks return placeholders); ``args``/``kwargs`` are the
+        flow's parameters (defaults apply)."""
+        from fluvial.visualization import trace_flow
+
+        return trace_flow(self, args, kwargs).mermaid()
+
+    def visualize(self, *args: Any, filename: str | None = None, format: str = "png",
+                  **kwargs: Any) -> str:
+        """Print the flow's task graph as Mermaid text and return it; when graphviz (and
+        its ``dot`` program) is installed, also render it to ``filename`` (default: the
+        flow's name) ``.format``. Tasks do not run."""
+        from fluvial.visualization import trace_flow
+
+        graph = trace_flow(self, args, kwargs)
+        text = graph.mermaid()
+        print(text)
+        graph.render(filename, format)
+        return text
 
     # -- deployments (the platform layer: fluvial/deployments/_flow_api.py) ---------------
 

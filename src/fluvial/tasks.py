@@ -42,6 +42,7 @@ from fluvial.orchestration.submission import (
 from fluvial.runs import TaskRun
 from fluvial.transactions import _current as _transaction
 from fluvial.transactions import note_called, note_submitted
+from fluvial.visualization import active as _visualizing
 from fluvial.worker.task_engine import retry_delay_jittered, run_task
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
@@ -262,6 +263,9 @@ class Task(Generic[P, R]):
     def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
                  **kwargs: Any) -> Any:
         """Run the task now, in this thread; return its result (or state)."""
+        tracer = _visualizing()
+        if tracer is not None:  # Flow.visualize(): record the call, run nothing
+            return tracer.call(self, args, kwargs, wait_for)
         if self.is_async and _in_running_loop():
             return self._call_async(args, kwargs, return_state, wait_for)
         return self._call(args, kwargs, return_state, wait_for)
@@ -292,6 +296,9 @@ class Task(Generic[P, R]):
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> Any:
         """Hand one run to the task runner; return its ``Future`` (or final state)."""
+        tracer = _visualizing()
+        if tracer is not None:
+            return tracer.call(self, args, kwargs, wait_for)
         self._check_arguments(args, kwargs)
         runner, tracker, flow_run_id = current_runner()
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
@@ -308,6 +315,9 @@ class Task(Generic[P, R]):
         """Submit one run per element of the iterable arguments (zipped); ``unmapped(x)``,
         and any argument that is not iterable (or is a str, bytes or IO object), is passed
         whole to every run. Returns a ``FutureList``."""
+        tracer = _visualizing()
+        if tracer is not None:
+            return tracer.map(self, args, kwargs, wait_for)
         positional = [self._map_source(i, None, a) for i, a in enumerate(args)]
         keyword = {k: self._map_source(None, k, v) for k, v in kwargs.items()}
         lengths = {label: len(values) for label, values in
