@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "limits": ("benchmarks.bench_features", "run_limits"),
     "locality": ("benchmarks.bench_features", "run_locality"),
     "scheduler": ("benchmarks.bench_scheduler", "run"),
+    "exactly-once": ("benchmarks.bench_exactly_once", "run"),
 }
 
 

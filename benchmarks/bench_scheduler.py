@@ -36,7 +36,7 @@ def _home() -> Iterator[dict[str, str]]:
     import fluvial.store as store
 
     saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         os.environ["FLUVIAL_HOME"] = home
         os.environ.pop("FLUVIAL_DATABASE_URL", None)
         store._reset_for_tests()

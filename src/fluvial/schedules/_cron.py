@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
+from functools import lru_cache
 from typing import Any
 
 from fluvial.schedules._base import DEFAULT_MAX_CATCHUP_RUNS, Schedule
@@ -210,7 +211,22 @@ def _next_offset_change(tz: tzinfo, after: datetime, offset: timedelta) -> datet
 
     Looks a day at a time up to a year ahead (then returns that instant: a stretch
     may end without a change), and bisects the day of the change to the second.
+    Remembered per zone and UTC day, since every tick asks again.
     """
+    day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day.astimezone(tz).utcoffset() == offset:
+        change = _offset_change_after_day(tz, day, offset)
+        if change > after:  # no change between the day's start and `after`
+            return change
+    return _search_offset_change(tz, after, offset)
+
+
+@lru_cache(maxsize=1024)
+def _offset_change_after_day(tz: tzinfo, day: datetime, offset: timedelta) -> datetime:
+    return _search_offset_change(tz, day, offset)
+
+
+def _search_offset_change(tz: tzinfo, after: datetime, offset: timedelta) -> datetime:
     low = after
     for _ in range(_OFFSET_HORIZON_DAYS):
         high = low + _DAY
