@@ -14,7 +14,9 @@ import uuid
 import psutil
 import pytest
 
+import fluvial.store as store
 from fluvial.store import connection, queries
+from fluvial.store.recovery import recover_crashed_runs
 
 WRITER = """
 import time, uuid
@@ -74,7 +76,10 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
     # the writer process commits what it received whole, then exits on its own
     assert _exits(writer, timeout=30), "the writer process outlived its driver"
 
-    with connection.reading() as conn:  # opening recovers
+    # reading never recovers (never writes): the run still looks alive
+    assert queries.get_flow_run(flow_run_id).state_type == "RUNNING"
+    assert store.recover() == [str(flow_run_id)]
+    with connection.reading() as conn:
         if backend == "sqlite":
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         tasks, open_tasks = conn.execute(
@@ -96,9 +101,10 @@ def test_driver_killed_mid_run(backend, tmp_path) -> None:
     assert run.end_time is not None
     crashed_tasks = [t for t in queries.task_runs(flow_run_id) if t.state_type == "CRASHED"]
     assert all(t.state_message == f"driver process {proc.pid} died" for t in crashed_tasks)
-    # recovery happens once: opening again adds no state
-    before = len(queries.state_history(flow_run_id))
-    assert len(queries.state_history(flow_run_id)) == before == 2
+    # recovery happens once per process, and once per run: again, it adds no state
+    assert store.recover() == []
+    assert _recover() == []
+    assert len(queries.state_history(flow_run_id)) == 2
 
 
 def _exits(process: psutil.Process, timeout: float) -> bool:
@@ -118,6 +124,12 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def _recover() -> list[str]:
+    """Crash recovery now (``store.recover()`` runs once per process)."""
+    with connection.reading() as conn:
+        return recover_crashed_runs(conn)
 
 
 def _insert_flow_run(state: str | None, pid: int, hostname: str | None = None) -> str:
@@ -141,6 +153,7 @@ def test_open_runs_of_a_dead_driver_are_crashed(recorder, state) -> None:
     recorder.task_run_created(done_task, uuid.UUID(flow_run_id), "done", "k", (), time.time())
     recorder.state(done_task, "COMPLETED", "Completed", None, time.time())
     recorder.flush()
+    assert _recover() == [flow_run_id]
     run = queries.get_flow_run(flow_run_id)
     assert (run.state_type, run.state_message) == ("CRASHED", f"driver process {pid} died")
     by_name = {t.name: t for t in queries.task_runs(flow_run_id)}
@@ -156,6 +169,7 @@ def test_live_final_and_remote_runs_are_left_alone(backend) -> None:
         dead = _dead_pid()
         final = _insert_flow_run("COMPLETED", dead)
         remote = _insert_flow_run("RUNNING", dead, hostname="another-host")
+        assert store.recover() == []
         for run_id, state in [
             (live, "RUNNING"),
             (mine, "RUNNING"),
@@ -166,7 +180,9 @@ def test_live_final_and_remote_runs_are_left_alone(backend) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert queries.get_flow_run(live).state_type == "CRASHED"  # once its driver is gone
+    assert queries.get_flow_run(live).state_type == "RUNNING"  # reads never recover
+    assert _recover() == [live]  # once its driver is gone
+    assert queries.get_flow_run(live).state_type == "CRASHED"
 
 
 def test_concurrent_recovery_crashes_a_run_once(backend) -> None:

@@ -239,7 +239,8 @@ def test_the_writer_process_exits_when_its_driver_is_killed(backend: str, tmp_pa
         assert proc.stdout is not None
         proc.stdout.close()
     assert _gone(int(writer_pid), timeout=10), "the writer process outlived its driver"
-    run = queries.get_flow_run(run_id)  # opening the store recovers the run: keyed on the driver
+    assert store.recover() == [run_id]  # recovery is keyed on the driver's pid
+    run = queries.get_flow_run(run_id)
     assert run.state_type == "CRASHED"
     assert run.state_message == f"driver process {proc.pid} died"
 

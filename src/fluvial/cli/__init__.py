@@ -39,6 +39,22 @@ __all__ = ["main"]
 @click.version_option(package_name="fluvial")
 def main() -> None:
     """fluvial: plain Python functions as tasks and flows."""
+    _recover_crashed_runs()
+
+
+def _recover_crashed_runs() -> None:
+    """Crash recovery at CLI start (once per process; reads never recover)."""
+    from fluvial import settings
+    from fluvial.exceptions import StoreError
+
+    if not settings.get().store_enabled:
+        return
+    from fluvial.store import recover
+
+    try:
+        recover()
+    except StoreError:
+        pass  # a command that needs the store says what is wrong with it
 
 
 main.add_command(run)

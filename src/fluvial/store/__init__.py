@@ -12,6 +12,7 @@ CLI and any UI read through :mod:`fluvial.store.queries`. Tag limits are set
 through :mod:`fluvial.concurrency` (the store's ``_limits`` is private).
 
     get_recorder() -> Recorder | None   process-wide; None when FLUVIAL_STORE=off
+    recover() -> list[str]               crash recovery, once per process (CLI start)
     store_path() -> Path                 $FLUVIAL_HOME/fluvial.db (~/.fluvial by default)
     database_url() -> str                FLUVIAL_DATABASE_URL, or the SQLite file above
 
@@ -57,6 +58,7 @@ __all__ = [
     "StoreError",
     "database_url",
     "get_recorder",
+    "recover",
     "store_enabled",
     "store_path",
 ]
@@ -78,6 +80,16 @@ def __getattr__(name: str) -> Any:
 def store_enabled() -> bool:
     """False when ``FLUVIAL_STORE`` is one of off/0/false/no (any case)."""
     return settings.get().store_enabled
+
+
+def recover() -> list[str]:
+    """Mark this host's runs whose driver died CRASHED, once per process; their ids.
+
+    The recorder does this when it opens, and the CLI when it starts; reads never do.
+    """
+    from fluvial.store.recovery import recover_once
+
+    return recover_once()
 
 
 def get_recorder() -> Recorder | None:
@@ -111,7 +123,9 @@ def _reset_for_tests() -> None:
     """Close the singleton recorder and forget per-process caches."""
     global _instance, _instance_key
     from fluvial.store.connection import reset_caches
+    from fluvial.store.recovery import reset
 
+    reset()
     with _lock:
         if _instance is not None:
             _instance.close()

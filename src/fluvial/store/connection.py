@@ -38,9 +38,11 @@ __all__ = [
     "begin_write",
     "connect",
     "database_errors",
+    "database_key",
     "database_target",
     "database_url",
     "is_transient",
+    "kept_open",
     "open_database",
     "reading",
     "rollback",
@@ -149,20 +151,27 @@ def connect(target: DatabaseTarget | None = None) -> Connection:
     return conn
 
 
+def database_key(target: DatabaseTarget) -> str:
+    """One string per database: its file, or its URL."""
+    return target.url if target.path is None else str(target.path)
+
+
 def open_database(target: DatabaseTarget | None = None) -> Connection:
-    """Connect, migrate the schema (once per process) and mark runs of dead drivers crashed."""
-    from fluvial.store.recovery import recover_crashed_runs
+    """Connect, and migrate the schema the first time this process opens the database.
+
+    Nothing else is written: crash recovery runs once per process, apart
+    (:func:`fluvial.store.recovery.recover_once`).
+    """
     from fluvial.store.schema import migrate
 
     target = target or database_target()
     conn = connect(target)
     try:
-        key = target.url if target.path is None else str(target.path)
+        key = database_key(target)
         with _lock:
             if key not in _migrated:
                 migrate(conn)
                 _migrated.add(key)
-        recover_crashed_runs(conn)
     except database_errors() as exc:
         conn.close()
         raise StoreError(f"cannot open the fluvial store at {_where(target)}: {exc}") from exc
@@ -206,7 +215,11 @@ def transaction(conn: Any) -> Iterator[Any]:
 
 @contextmanager
 def reading(target: DatabaseTarget | None = None) -> Iterator[Any]:
-    """An opened connection for the read API, closed on exit."""
+    """An opened connection for the read API, closed on exit.
+
+    Reading never writes runs (no crash recovery here); the only write a
+    connection may make is the schema's migration, once per process.
+    """
     conn = open_database(target)
     try:
         yield conn
@@ -214,7 +227,54 @@ def reading(target: DatabaseTarget | None = None) -> Iterator[Any]:
         conn.close()
 
 
+_kept_lock = threading.Lock()
+_kept: dict[str, tuple[int, Connection]] = {}
+
+
+@contextmanager
+def kept_open(target: DatabaseTarget | None = None) -> Iterator[Any]:
+    """A connection this process keeps open, for small reads made often.
+
+    The admission path refreshes its limits once a second: through one
+    connection per database and process, that is one ``SELECT`` and no
+    connect, pragma or file open. Callers take turns (a lock is held while
+    the connection is lent); a forked child opens its own; a connection that
+    failed is closed and the next call opens a new one.
+    """
+    import os
+
+    target = target or database_target()
+    key = database_key(target)
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is None or kept[0] != os.getpid():
+            conn = open_database(target)
+            _kept[key] = (os.getpid(), conn)
+        else:
+            conn = kept[1]
+        try:
+            yield conn
+        except database_errors() as exc:
+            del _kept[key]
+            _close_quietly(conn)
+            raise StoreError(f"cannot read the fluvial store at {_where(target)}: {exc}") from exc
+
+
+def _close_quietly(conn: Connection) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass
+
+
 def reset_caches() -> None:
-    """Forget which databases this process has migrated (tests)."""
+    """Forget which databases this process has migrated; close kept connections (tests)."""
+    import os
+
     with _lock:
         _migrated.clear()
+    with _kept_lock:
+        for pid, conn in _kept.values():
+            if pid == os.getpid():
+                _close_quietly(conn)
+        _kept.clear()

@@ -1,7 +1,7 @@
 """The read API: what the CLI and any UI ask of the run record, and the records it returns.
 
-Every function opens the store (which also marks runs of dead drivers
-crashed), reads, and closes it; results are small frozen dataclasses built
+Every function opens the store, reads, and closes it; none writes (crash
+recovery is :func:`fluvial.store.recover`, run once per process); results are small frozen dataclasses built
 from rows (:class:`FlowRunRecord`, :class:`TaskRunRecord`, ...).
 """
 

@@ -46,6 +46,7 @@ from fluvial.store.connection import (
     database_target,
     open_database,
 )
+from fluvial.store.recovery import recover_once
 from fluvial.store.writer import process as _writer_process
 from fluvial.store.writer.batch import (
     FLOW_RUN,
@@ -109,8 +110,14 @@ class Recorder:
             raise ValueError("wake_at must be at least 1")
         self.target = target or database_target()
         self._mode = settings.get().store_writer
-        # Migrated and crashed runs recovered here, by the driver: errors surface here.
+        # Migrated, and crashed runs recovered (once per process), by the driver:
+        # errors surface here.
         self._conn: Connection | None = open_database(self.target)
+        try:
+            recover_once(self.target, self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
         self._interval = interval
         self._max_batch = max_batch
         self._wake_at = wake_at

@@ -4,20 +4,67 @@ A flow run that is not final (no state yet, PENDING, RUNNING, ...) and whose
 driver ``pid`` on this host is gone will never finish. On opening the store,
 such a flow run gets a ``CRASHED``/``Crashed`` state with the message
 ``driver process <pid> died``, and so do its non-final task runs.
+
+Recovery runs once per process and database (:func:`recover_once`): when a
+driver opens its recorder, and when the CLI starts. Reads never recover, so
+they never write.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Sequence
 
+from fluvial.exceptions import StoreError
 from fluvial.store import rows
-from fluvial.store.connection import Connection, transaction
+from fluvial.store.connection import (
+    Connection,
+    DatabaseTarget,
+    database_errors,
+    database_key,
+    database_target,
+    open_database,
+    transaction,
+)
 from fluvial.store.schema import OPEN_RUN
 
-__all__ = ["pid_alive", "recover_crashed_runs"]
+__all__ = ["pid_alive", "recover_crashed_runs", "recover_once", "reset"]
+
+_lock = threading.Lock()
+_recovered: set[str] = set()
+
+
+def recover_once(target: DatabaseTarget | None = None, conn: Connection | None = None) -> list[str]:
+    """:func:`recover_crashed_runs`, the first time this process asks for this database.
+
+    Returns the ids of the flow runs marked crashed; ``[]`` on later calls.
+    ``conn``, if given, is used (and left open); otherwise one is opened and closed.
+    """
+    target = target or database_target()
+    key = database_key(target)
+    with _lock:
+        if key in _recovered:
+            return []
+        own = conn is None
+        conn = conn if conn is not None else open_database(target)
+        try:
+            crashed = recover_crashed_runs(conn)
+        except database_errors() as exc:
+            raise StoreError(f"crash recovery failed on the fluvial store: {exc}") from exc
+        finally:
+            if own:
+                conn.close()
+        _recovered.add(key)
+        return crashed
+
+
+def reset() -> None:
+    """Forget which databases this process has recovered (tests)."""
+    with _lock:
+        _recovered.clear()
 
 
 
