@@ -4,7 +4,11 @@ The tree::
 
     FluvialError
     ├── FlowError
-    │   └── ParameterTypeError        (also ValueError) flow arguments fail validation
+    │   ├── ParameterTypeError        (also ValueError) flow arguments fail validation
+    │   │   └── ParameterBindError    (also TypeError)  flow arguments do not bind to the signature
+    │   └── SignatureMismatchError    (also TypeError)  parameters name what the function lacks
+    ├── InvalidNameError              (also ValueError) a flow name with a banned character
+    ├── ReservedArgumentError         (also TypeError)  a task parameter named ``wait_for``
     ├── TaskError
     │   ├── MappingLengthMismatch     (also ValueError) ``.map`` iterables differ in length
     │   ├── MappingTypeError          (also TypeError)  ``.map`` got no iterable argument at all
@@ -51,6 +55,42 @@ class FlowError(FluvialError):
 
 class ParameterTypeError(FlowError, ValueError):
     """A flow's arguments do not match its signature or type hints."""
+
+
+class ParameterBindError(ParameterTypeError, TypeError):
+    """A flow's arguments do not bind to its signature (as Prefect's, a ``TypeError``)."""
+
+    @classmethod
+    def from_bind_failure(cls, fn: object, exc: TypeError, call_args: tuple,
+                          call_kwargs: dict) -> ParameterBindError:
+        import inspect
+
+        name = getattr(fn, "__name__", repr(fn))
+        try:
+            signature = str(inspect.signature(fn))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            signature = "(...)"
+        return cls(f"Error binding parameters for function {name!r}: {exc}.\n"
+                   f"Function {name!r} has signature {signature!r} but received args: "
+                   f"{call_args} and kwargs: {list(call_kwargs)}.")
+
+
+class SignatureMismatchError(FlowError, TypeError):
+    """Parameters given by name include one the function does not take."""
+
+    @classmethod
+    def from_bad_params(cls, expected_params: list[str],
+                        provided_params: list[str]) -> SignatureMismatchError:
+        return cls(f"Function expects parameters {expected_params} but was provided with "
+                   f"parameters {provided_params}")
+
+
+class InvalidNameError(FluvialError, ValueError):
+    """A name contains a character Prefect bans (``/ % & > <``)."""
+
+
+class ReservedArgumentError(FluvialError, TypeError):
+    """A function parameter uses a name the call itself takes (``wait_for``)."""
 
 
 class TaskError(FluvialError):

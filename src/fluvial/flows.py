@@ -1,22 +1,46 @@
 """``Flow`` and the ``@flow`` decorator.
 
 Calling a flow runs a flow run and returns its result (or its final ``State`` with
-``return_state=True``); calling one inside another makes a subflow. Calling an
-``async def`` flow returns a coroutine to await.
+``return_state=True``); calling one inside another makes a subflow, which can wait for
+futures with ``wait_for=``. Calling an ``async def`` flow returns a coroutine to await.
+
+As in Prefect, a flow's default name is its function's name with ``_`` → ``-``; names
+with ``/ % & > <`` are refused. ``@flow`` works on instance methods, classmethods and
+staticmethods (above or below ``@classmethod``/``@staticmethod``): the flow is bound to
+its instance or class like a method, and ``self``/``cls`` is not a parameter of the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from fluvial.orchestration.parameters import ParameterValidator
+from fluvial.exceptions import InvalidNameError
+from fluvial.orchestration.parameters import UNBOUND, ParameterValidator
 from fluvial.runners.base import TaskRunner
 from fluvial.visualization import active as _visualizing
 
-__all__ = ["Flow", "flow"]
+__all__ = ["BANNED_CHARACTERS", "Flow", "flow"]
+
+BANNED_CHARACTERS = ["/", "%", "&", ">", "<"]
+
+
+def raise_on_name_with_banned_characters(name: str) -> None:
+    """``InvalidNameError`` for a name with a character Prefect bans."""
+    if any(c in name for c in BANNED_CHARACTERS):
+        raise InvalidNameError(f"Name {name!r} contains an invalid character. "
+                               f"Must not contain any of: {BANNED_CHARACTERS}.")
+
+
+def default_flow_name(fn: Any) -> str:
+    """Prefect's default: the function's name with ``_`` → ``-`` (``unknown-lambda``)."""
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    return str(name).replace("_", "-").replace("<lambda>", "unknown-lambda")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,10 +78,19 @@ class Flow(Generic[P, R]):
             check_text,
         )
 
+        self._method_kind: str | None = None  # "classmethod" or "staticmethod"
+        if isinstance(fn, (classmethod, staticmethod)):
+            self._method_kind = type(fn).__name__
+            fn = fn.__func__
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Expected string for flow parameter 'name'; got "
+                            f"{type(name).__name__} instead.")
         self.fn = fn
-        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
+        self.name: str = name or default_flow_name(fn)
+        raise_on_name_with_banned_characters(self.name)
+        self._bound_to: Any = UNBOUND  # the instance or class of a flow on a method
         owner = f"flow {self.name!r}"
         check_number(owner, "retries", retries, allow_none=False, integer=True)
         check_number(owner, "retry_delay_seconds", retry_delay_seconds, allow_none=False)
@@ -112,7 +145,29 @@ class Flow(Generic[P, R]):
         merged = {**self._options, **options}
         if merged["name"] is None:
             merged["name"] = self.name
-        return Flow(self.fn, **merged)
+        fn: Any = self.fn
+        if self._method_kind == "classmethod":
+            fn = classmethod(fn)
+        elif self._method_kind == "staticmethod":
+            fn = staticmethod(fn)
+        twin: Flow[P, R] = Flow(fn, **merged)
+        twin._bound_to = self._bound_to
+        return twin
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """A flow on a method, bound like one: to the instance, or to the class for a
+        classmethod; a staticmethod (or access on the class) gives the flow itself."""
+        if self._method_kind == "staticmethod":
+            return self
+        if self._method_kind == "classmethod":
+            target = owner if owner is not None else type(instance)
+        elif instance is None:
+            return self
+        else:
+            target = instance
+        bound = copy.copy(self)
+        bound._bound_to = target
+        return bound
 
     def render_run_name(self, parameters: dict[str, Any]) -> str | None:
         template = self.flow_run_name
@@ -122,15 +177,18 @@ class Flow(Generic[P, R]):
             return str(template())
         return template.format(**parameters)
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
+                 **kwargs: Any) -> Any:
+        """Run the flow; ``wait_for=`` futures must complete first (as for a task), or the
+        run ends ``NotReady`` without running."""
         from fluvial.orchestration.flow_engine import run_flow
 
         tracer = _visualizing()
         if tracer is not None:  # a subflow of a flow being visualized: one node
             return tracer.subflow(self, args, kwargs)
         if self.is_async:
-            return asyncio.to_thread(run_flow, self, args, kwargs, return_state)
-        return run_flow(self, args, kwargs, return_state)
+            return asyncio.to_thread(run_flow, self, args, kwargs, return_state, wait_for)
+        return run_flow(self, args, kwargs, return_state, wait_for)
 
     # -- the task graph, without running it (fluvial.visualization) ------------------------
 

@@ -29,7 +29,7 @@ from fluvial._options import (
 from fluvial._options import check_number as _check_number
 from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
-from fluvial.exceptions import MappingLengthMismatch, MappingTypeError
+from fluvial.exceptions import MappingLengthMismatch, MappingTypeError, ReservedArgumentError
 from fluvial.futures import Future, FutureList
 from fluvial.orchestration.recording import record_task_run
 from fluvial.orchestration.submission import (
@@ -124,6 +124,7 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
+        _refuse_reserved_parameters(fn)
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         owner = f"task {self.name!r}"
@@ -387,6 +388,17 @@ class Task(Generic[P, R]):
         bound.__dict__.update(self.__dict__)
         bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
         return bound
+
+
+def _refuse_reserved_parameters(fn: Callable[..., Any]) -> None:
+    """A task parameter cannot be called ``wait_for``: the call itself takes it."""
+    try:
+        names = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    if "wait_for" in names:
+        raise ReservedArgumentError("'wait_for' is a reserved argument name and cannot be "
+                                    "used in task functions.")
 
 
 def _is_mappable(value: Any) -> bool:

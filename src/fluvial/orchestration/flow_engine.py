@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial import states as st
 from fluvial.context import FlowRunContext, _flow_run, _planned_flow_run, _task_run
-from fluvial.exceptions import FlowTimeoutError, ParameterTypeError, TaskTimeoutError
+from fluvial.exceptions import (
+    FlowTimeoutError,
+    ParameterTypeError,
+    TaskTimeoutError,
+    UpstreamTaskError,
+)
 from fluvial.futures import resolve_futures_to_states
 from fluvial.logging import configure_console, print_as_log
 from fluvial.orchestration.recording import open_recorder, record_flow_start, record_flow_state
@@ -62,8 +67,14 @@ def generate_run_name() -> str:
 _RAISED: Any = object()  # the flow raised: the caller gets the exception, not a value
 
 
-def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) -> Any:
-    parameters = flow.validator.bind(args, kwargs)
+def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
+             wait_for: Any = None) -> Any:
+    parameters = flow.validator.bind(args, kwargs, flow._bound_to)
+    if wait_for is not None:
+        not_ready = _wait_for_upstreams(flow, wait_for)
+        if not_ready is not None:
+            logger.error("%s", not_ready.message)
+            return not_ready if return_state else not_ready.result()
     if flow.validate_parameters:
         try:
             parameters = flow.validator.validate(parameters)
@@ -116,6 +127,26 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False) 
     if returned is not _RAISED and not isinstance(returned, State):
         return returned  # futures in it are final states now, as Prefect hands them back
     return State.result(state)
+
+
+def _wait_for_upstreams(flow: Flow, wait_for: Any) -> State | None:
+    """Wait for the futures of a subflow's ``wait_for=``; the NotReady state of the flow
+    if one of them did not complete (and was not given in ``allow_failure``)."""
+    from fluvial.orchestration.submission import wait_for_futures
+
+    waits = wait_for_futures(None, wait_for)  # type: ignore[arg-type]
+    allowed = set(getattr(waits, "allowed", ()))
+    for i, future in enumerate(waits):
+        future.wait()
+        state = future._final_state()
+        if state.is_completed() or i in allowed:
+            continue
+        message = (f"Flow run of {flow.name!r} did not run: upstream task run "
+                   f"{future.task_name!r} ended in state {state.name!r}")
+        if state.message and state.name != "NotReady":
+            message += f" ({state.message})"
+        return st.NotReady(message, UpstreamTaskError(message))
+    return None
 
 
 def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
@@ -192,12 +223,13 @@ def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict,
     what = f"Flow run {flow_run.name!r}"
     try:
         with print_as_log(flow.log_prints):
+            args, kwargs = flow.validator.to_call(parameters, flow._bound_to)
             if flow.is_async:
-                value = run_coroutine(flow.fn(**parameters), flow.timeout_seconds, what)
+                value = run_coroutine(flow.fn(*args, **kwargs), flow.timeout_seconds, what)
             elif flow.timeout_seconds is not None:
-                value = call_with_timeout(flow.fn, (), parameters, flow.timeout_seconds, what)
+                value = call_with_timeout(flow.fn, args, kwargs, flow.timeout_seconds, what)
             else:
-                value = flow.fn(**parameters)
+                value = flow.fn(*args, **kwargs)
         returned = resolve_futures_to_states(value)
         state = st.return_value_to_state(returned)
     except (FlowTimeoutError, TaskTimeoutError) as exc:

@@ -3,6 +3,11 @@
 Arguments are bound to the signature, then, when the function has annotations, checked
 and coerced by a pydantic model built once per flow (``"41"`` for ``n: int`` becomes
 ``41``). pydantic is imported on first use, so flows without hints never pay for it.
+
+A flow on a method is bound to its instance (or class): ``self``/``cls`` goes in front
+of the call's arguments when binding and calling, and is left out of the parameters.
+``to_call`` turns parameters back into ``(args, kwargs)``, so ``*args`` and ``**kwargs``
+reach the function as they were given, not nested under their names.
 """
 
 from __future__ import annotations
@@ -11,9 +16,30 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from fluvial.exceptions import ParameterTypeError
+from fluvial.exceptions import ParameterBindError, ParameterTypeError, SignatureMismatchError
 
-__all__ = ["ParameterValidator"]
+__all__ = ["UNBOUND", "ParameterValidator", "parameters_to_args_kwargs"]
+
+UNBOUND: Any = object()  # a flow not bound to an instance or class
+
+
+def parameters_to_args_kwargs(fn: Callable[..., Any],
+                              parameters: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` that call ``fn`` with ``parameters`` (bound arguments by name,
+    ``*args``/``**kwargs`` under their own names); ``SignatureMismatchError`` for a name
+    the function does not take."""
+    return _to_call(inspect.signature(fn), parameters)
+
+
+def _to_call(signature: inspect.Signature,
+             parameters: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    unknown = parameters.keys() - signature.parameters.keys()
+    if unknown:
+        raise SignatureMismatchError.from_bad_params(list(signature.parameters),
+                                                     list(parameters))
+    bound = signature.bind_partial()
+    bound.arguments = dict(parameters)  # type: ignore[assignment]
+    return bound.args, bound.kwargs
 
 
 class ParameterValidator:
@@ -28,13 +54,28 @@ class ParameterValidator:
             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
-    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+    def bind(self, args: tuple, kwargs: dict, bound_to: Any = UNBOUND) -> dict[str, Any]:
+        """The call's arguments by parameter name, defaults applied (without ``self``/``cls``
+        when the flow is bound to ``bound_to``)."""
+        if bound_to is not UNBOUND:
+            args = (bound_to, *args)
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise ParameterTypeError(f"{self.owner}: {exc}") from None
+            error = ParameterBindError.from_bind_failure(self.fn, exc, args, kwargs)
+            raise ParameterBindError(f"{self.owner}: {error}") from None
         bound.apply_defaults()
-        return dict(bound.arguments)
+        parameters = dict(bound.arguments)
+        if bound_to is not UNBOUND:
+            parameters.pop(next(iter(self.signature.parameters)))
+        return parameters
+
+    def to_call(self, parameters: dict[str, Any],
+                bound_to: Any = UNBOUND) -> tuple[tuple, dict[str, Any]]:
+        """``(args, kwargs)`` to call the function with ``parameters``."""
+        if bound_to is not UNBOUND:
+            parameters = {next(iter(self.signature.parameters)): bound_to, **parameters}
+        return _to_call(self.signature, parameters)
 
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Coerce ``parameters`` by the annotations; raise ``ParameterTypeError`` naming
