@@ -204,6 +204,8 @@ def _replace_futures(value: Any, found: list[Future] | None, swap: Callable[[Fut
             return value
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
             return type(value)(*items)
+        if isinstance(value, FutureList):  # its futures are states now: a plain list
+            return items
         return type(value)(items)
     if isinstance(value, dict):
         pairs = {k: _replace_futures(v, found, swap) for k, v in value.items()}
