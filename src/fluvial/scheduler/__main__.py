@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds")
     parser.add_argument("--poll", type=float, default=1.0,
                         help="longest sleep between ticks (seconds, default 1)")
+    parser.add_argument("--list-runs", action="store_true",
+                        help="print the ids of the runs each tick created, and when it ended")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                 report: dict[str, Any] = {
                     "created": len(summary.created), "handled": summary.handled,
                     "skipped": summary.skipped, "duplicates": summary.duplicates}
+                if args.list_runs:
+                    report["run_ids"] = summary.created
+                    report["committed_at"] = time.time()
                 print(json.dumps(report), flush=True)
             if args.once or (deadline is not None and time.monotonic() >= deadline):
                 break
