@@ -10,6 +10,7 @@
     FLUVIAL_PROGRESS       ``on``/``off``/``auto`` (default: on when stderr is a terminal)
     FLUVIAL_ENCRYPTION_KEY the Fernet key of secret block fields (default: a key file
                            ``$FLUVIAL_HOME/encryption.key``, created on first use)
+    FLUVIAL_EVENTS_RETENTION_DAYS  how long events are kept (default 7)
 
 :func:`get` returns a frozen :class:`Settings` snapshot. Settings are read at
 call time, not import time (tests and long-lived processes change the
@@ -35,6 +36,7 @@ VARIABLES = (
     "FLUVIAL_STORE_WRITER",
     "FLUVIAL_PROGRESS",
     "FLUVIAL_ENCRYPTION_KEY",
+    "FLUVIAL_EVENTS_RETENTION_DAYS",
 )
 
 _OFF = frozenset({"off", "0", "false", "no"})
@@ -58,10 +60,12 @@ class Settings:
     """True/False when forced; None for "when stderr is a terminal"."""
     encryption_key: str | None = field(default=None, repr=False)
     """``$FLUVIAL_ENCRYPTION_KEY``, stripped; None when unset or empty."""
+    events_retention_days: float = 7.0
+    """``$FLUVIAL_EVENTS_RETENTION_DAYS``: events older than this are cleaned up."""
 
 
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    home_raw, url_raw, store_raw, writer_raw, progress_raw, key_raw = values
+    home_raw, url_raw, store_raw, writer_raw, progress_raw, key_raw, retention_raw = values
     home = Path(home_raw).expanduser() if home_raw else Path.home() / ".fluvial"
     url = (url_raw or "").strip()
     writer = (writer_raw or "").strip().lower() or "process"
@@ -78,6 +82,14 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         raise SettingsError(
             f"FLUVIAL_PROGRESS must be 'on', 'off' or 'auto', not {progress_raw!r}"
         )
+    try:
+        retention = float(retention_raw) if retention_raw and retention_raw.strip() else 7.0
+    except ValueError:
+        retention = -1.0
+    if not (0 < retention < float("inf")):
+        raise SettingsError(
+            f"FLUVIAL_EVENTS_RETENTION_DAYS must be a positive number of days, not {retention_raw!r}"
+        )
     return Settings(
         home=home,
         database_url=url or f"sqlite:///{home / 'fluvial.db'}",
@@ -86,6 +98,7 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         store_writer=writer,
         progress=progress,
         encryption_key=(key_raw or "").strip() or None,
+        events_retention_days=retention,
     )
 
 

@@ -7,6 +7,8 @@
     fluvial block ls | inspect SLUG/NAME | delete | register -m MODULE | type ls
     fluvial artifact ls | inspect KEY [--all-versions] | delete KEY
     fluvial asset ls | inspect KEY
+    fluvial events emit NAME --resource-id ID | stream | cleanup
+    fluvial automation ls | inspect | create -f FILE | pause | resume | delete | evaluate
     fluvial deploy path.py:flow --name N [--cron ... | --interval ...] | fluvial deploy --all
     fluvial init
     fluvial deployment ls | inspect | run | pause | resume | delete | schedule ...
@@ -21,10 +23,12 @@ import click
 from fluvial.cli._errors import FluvialGroup
 from fluvial.cli.artifacts import artifact
 from fluvial.cli.assets import asset
+from fluvial.cli.automations import automation
 from fluvial.cli.blocks import block
 from fluvial.cli.concurrency import concurrency_limit
 from fluvial.cli.deploy import deploy, init
 from fluvial.cli.deployments import deployment, schedule
+from fluvial.cli.events import events
 from fluvial.cli.run import run
 from fluvial.cli.run_control import cancel, resume
 from fluvial.cli.runs import runs
@@ -71,3 +75,5 @@ main.add_command(worker)
 runs.add_command(cancel)
 runs.add_command(resume)
 schedule.add_command(ticks)
+main.add_command(events)
+main.add_command(automation)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -46,11 +47,15 @@ def _fail(exc: BaseException) -> click.ClickException:
 @click.option("--paused", is_flag=True, help="Store it paused: no scheduled runs until resumed.")
 @click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
               help="Schedule a crashed run again this many times.")
+@click.option("--trigger", "triggers", multiple=True, metavar="JSON",
+              help="An event trigger that runs it, as JSON (a DeploymentEventTrigger); "
+                   "repeatable.")
 def deploy(entrypoint: str | None, name: str | None, deploy_all: bool, project_file: Path,
            cron: str | None, interval: float | None, rrule: str | None, timezone: str | None,
            params: tuple[str, ...], tags: tuple[str, ...], pool: str,
            concurrency_limit: int | None, collision_strategy: str, version: str | None,
-           description: str | None, paused: bool, retries: int) -> None:
+           description: str | None, paused: bool, retries: int,
+           triggers: tuple[str, ...]) -> None:
     """Store a deployment of the flow ENTRYPOINT (path.py:flow), or all of fluvial.yaml."""
     from fluvial.cli.run import _parse_param
     from fluvial.deployments._entrypoint import EntrypointError
@@ -76,6 +81,13 @@ def deploy(entrypoint: str | None, name: str | None, deploy_all: bool, project_f
         raise click.UsageError("give at most one of --cron, --interval, --rrule")
     if timezone and not (cron or rrule or interval):
         raise click.UsageError("--timezone needs --cron, --interval or --rrule")
+    trigger_specs = []
+    for i, text in enumerate(triggers):
+        try:
+            trigger_specs.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"trigger {i} is not JSON: {exc}",
+                                     param_hint="--trigger") from None
     try:
         schedules = build_schedules(cron=cron, interval=interval, rrule=rrule,
                                     timezone=timezone)
@@ -86,6 +98,7 @@ def deploy(entrypoint: str | None, name: str | None, deploy_all: bool, project_f
             parameters=dict(_parse_param(p) for p in params), tags=list(tags), work_pool=pool,
             concurrency_limit=concurrency_limit, collision_strategy=collision_strategy,
             version=version, description=description, paused=paused, retries=retries,
+            triggers=trigger_specs or None,
         )
     except (EntrypointError, ParameterTypeError, ValueError, ImportError) as exc:
         raise _fail(exc) from None

@@ -90,6 +90,7 @@ def to_deployment(
     collision_strategy: Any = None,
     entrypoint: str | None = None,
     retries: int = 0,
+    triggers: Sequence[Any] | None = None,
 ) -> Deployment:
     """A ``Deployment`` of ``flow`` (not stored yet: ``apply()``, ``serve`` or ``deploy`` do)."""
     from fluvial.deployments._entrypoint import entrypoint_of
@@ -115,8 +116,18 @@ def to_deployment(
         paused=paused,
         schedules=build_schedules(cron, interval, rrule, schedules, timezone),
         retries=retries,
+        triggers=_checked_triggers(f"deployment {flow.name}/{name}", triggers),
         flow=flow,
     )
+
+
+def _checked_triggers(where: str, triggers: Sequence[Any] | None) -> list[Any] | None:
+    """``triggers`` as trigger objects, checked now (a bad one fails before anything is stored)."""
+    if triggers is None:
+        return None
+    from fluvial.automations import check_deployment_trigger
+
+    return [check_deployment_trigger(where, t, i) for i, t in enumerate(triggers)]
 
 
 def deploy(flow: Flow, name: str, work_pool_name: str = "default", *, print_next_steps: bool = True,

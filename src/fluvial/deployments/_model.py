@@ -58,6 +58,8 @@ class Deployment:
     paused: bool = False
     schedules: list[Any] = field(default_factory=list)
     retries: int = 0
+    triggers: list[Any] | None = field(default=None, compare=False)
+    """Event triggers that run this deployment; None leaves stored ones as they are."""
     id: str | None = None
     created: float | None = None
     updated: float | None = None

@@ -55,7 +55,7 @@ deployments: {deployments}
 """
 
 _KEYS = {"name", "entrypoint", "parameters", "tags", "description", "version", "work_pool",
-         "concurrency_limit", "paused", "schedules", "retries"}
+         "concurrency_limit", "paused", "schedules", "retries", "triggers"}
 _SCHEDULE_KEYS = {"cron", "interval", "rrule", "timezone", "active", "anchor_date", "day_or",
                   "parameters", "slug", "catchup", "max_catchup_runs", "overlap",
                   "max_lateness"}
@@ -140,6 +140,7 @@ def deploy_entrypoint(
     description: str | None = None,
     paused: bool = False,
     retries: int = 0,
+    triggers: list[Any] | None = None,
 ) -> Deployment:
     """Load the flow at ``entrypoint`` (relative to ``source``), check the options, store it."""
     from fluvial.deployments._entrypoint import load_flow
@@ -150,7 +151,7 @@ def deploy_entrypoint(
         flow, name, schedules=schedules or None, parameters=parameters, tags=tags,
         work_pool_name=work_pool, concurrency_limit=concurrency_limit,
         collision_strategy=collision_strategy, version=version, description=description,
-        paused=paused, entrypoint=entrypoint, retries=retries,
+        paused=paused, entrypoint=entrypoint, retries=retries, triggers=triggers,
     )
     dep.source = str(source.resolve()) if source is not None else None
     dep.apply()
@@ -181,6 +182,6 @@ def deploy_project(path: Path, names: list[str] | None = None) -> list[Deploymen
             work_pool=pool_name or "default", concurrency_limit=limit,
             collision_strategy=strategy, version=entry.get("version"),
             description=entry.get("description"), paused=bool(entry.get("paused")),
-            retries=entry.get("retries") or 0,
+            retries=entry.get("retries") or 0, triggers=entry.get("triggers"),
         ))
     return out

@@ -103,6 +103,11 @@ def apply_deployment(dep: Deployment, conn: Any = None) -> str:
         dep_id: str = row[0]
         dep.id, dep.created, dep.updated = dep_id, row[1], now
         _sync_schedules(c, dep_id, dep.schedules)
+    if dep.triggers is not None:
+        from fluvial.automations import sync_deployment_triggers
+
+        with connection(conn) as c:
+            sync_deployment_triggers(dep_id, dep.full_name, dep.triggers, c)
     return dep_id
 
 

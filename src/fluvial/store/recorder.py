@@ -49,6 +49,7 @@ from fluvial.store.connection import (
 from fluvial.store.recovery import recover_once
 from fluvial.store.writer import process as _writer_process
 from fluvial.store.writer.batch import (
+    EVENT,
     FLOW_RUN,
     HEARTBEAT,
     LOG,
@@ -213,6 +214,15 @@ class Recorder:
     def log(self, run_id: UUID | None, level: int, message: str, ts: float) -> None:
         q = self._queue
         q.append((LOG, run_id, level, message, ts))
+        if len(q) == self._wake_at:
+            self._wake.set()
+
+    def event(self, event_id: UUID, name: str, occurred: float, resource: dict[str, str],
+              related: list[dict[str, str]], payload: dict[str, Any],
+              follows: UUID | None = None) -> None:
+        """An emitted event (see :mod:`fluvial.events`), written with the next batch."""
+        q = self._queue
+        q.append((EVENT, event_id, name, occurred, resource, related, payload, follows))
         if len(q) == self._wake_at:
             self._wake.set()
 

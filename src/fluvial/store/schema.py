@@ -315,7 +315,86 @@ def _v4_catalog(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_deployments, _v3_worker_runs, _v4_catalog]
+def _v5_events(conn: Any) -> None:
+    """Events, automations, their firings and the evaluator's cursor (:mod:`fluvial.store.events`).
+
+    ``events.seq`` orders events as they were committed (writes hold the store's write
+    lock, so a reader that has seen ``seq`` n has seen every event before it).
+    ``event_resources`` holds one row per related resource, for lookups and the cleanup.
+    A firing's ``key`` is unique: an automation fires once per event or window, whoever
+    evaluates it.
+    """
+    statements = [
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            occurred REAL NOT NULL,
+            received REAL NOT NULL,
+            resource_id TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            related TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            follows TEXT
+        )""",
+        "CREATE INDEX ix_events_received ON events (received)",
+        "CREATE INDEX ix_events_event ON events (event, seq)",
+        "CREATE INDEX ix_events_resource ON events (resource_id, seq)",
+        """CREATE TABLE event_resources (
+            event_seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            resource_id TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_event_resources_seq ON event_resources (event_seq)",
+        "CREATE INDEX ix_event_resources_id ON event_resources (resource_id, event_seq)",
+        """CREATE TABLE automations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            trigger TEXT NOT NULL,
+            actions TEXT NOT NULL,
+            deployment_id TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX ix_automations_deployment ON automations (deployment_id)",
+        """CREATE TABLE automation_buckets (
+            automation_id TEXT NOT NULL,
+            bucket TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (automation_id, bucket)
+        )""",
+        """CREATE TABLE automation_firings (
+            key TEXT PRIMARY KEY,
+            automation_id TEXT NOT NULL,
+            fired_at REAL NOT NULL,
+            triggering_event TEXT,
+            context TEXT NOT NULL,
+            status TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_at REAL,
+            finished_at REAL,
+            error TEXT
+        )""",
+        "CREATE INDEX ix_automation_firings_status ON automation_firings (status, fired_at)",
+        "CREATE INDEX ix_automation_firings_automation ON automation_firings (automation_id, fired_at)",
+        """CREATE TABLE event_cursors (
+            name TEXT PRIMARY KEY,
+            events_seq INTEGER NOT NULL,
+            states_seq INTEGER NOT NULL,
+            updated REAL NOT NULL
+        )""",
+    ]
+    dialect = dialect_of(conn)
+    for statement in statements:
+        conn.execute(ddl(statement, dialect))
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_initial, _v2_deployments, _v3_worker_runs, _v4_catalog, _v5_events,
+]
 
 
 def _has_version_table(conn: Any) -> bool:

@@ -101,6 +101,7 @@ class Worker:
         self.max_runs = max_runs
         self.started = 0
         self.schedule = schedule
+        self._evaluator: Any = None
         self.clock = clock
         self.children: dict[str, _Child] = {}
         self.finished: list[str] = []
@@ -133,6 +134,8 @@ class Worker:
         finally:
             restore()
             self._unregister()
+            if self._evaluator is not None:
+                self._evaluator.close()
             self._conn.close()
             self._conn = None
 
@@ -206,6 +209,7 @@ class Worker:
             self.heartbeat(now)
         if self.schedule and not self._stop.is_set():
             self._tick(now)
+            self._evaluate()
         _reaper.reap(self._conn, now, self.heartbeat_timeout, own_id=self.id)
         self._signal_cancelled()
         self._collect()
@@ -225,6 +229,17 @@ class Worker:
             run_scheduler_once(self._conn, now=now, deployment_ids=self.deployment_ids)
         except Exception:  # noqa: BLE001 - scheduling trouble must not stop running runs
             logger.exception("Worker %s: scheduler tick failed", self.name)
+
+    def _evaluate(self) -> None:
+        """One pass of the automations evaluator (decisions are shared: see fluvial.evaluator)."""
+        try:
+            if self._evaluator is None:
+                from fluvial.evaluator import Evaluator
+
+                self._evaluator = Evaluator(clock=self.clock)
+            self._evaluator.run_once()
+        except Exception:  # noqa: BLE001 - automations trouble must not stop running runs
+            logger.exception("Worker %s: automations evaluation failed", self.name)
 
     def _claim(self, now: float) -> list[str]:
         _claim.cancel_collisions(self._conn, now, self.pool, self.deployment_ids)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import reprlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fluvial.exceptions import StoreError
+from fluvial.store import events as event_rows
 from fluvial.store import rows
 from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
 from fluvial.store.schema import FINAL_STATE_TYPES
@@ -26,6 +28,7 @@ __all__ = [
     "FLOW_RUN",
     "RETRIES",
     "BatchWriter",
+    "EVENT",
     "HEARTBEAT",
     "LOG",
     "STATE",
@@ -46,6 +49,9 @@ HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
 # start_ts or None, state type, state name, message, end_ts) — a TASK_RUN, a RUNNING
 # state (when start_ts is known) and the final state, in one tuple on the hot path.
 TASK_RUN_DONE = 5
+# An emitted event: (EVENT, id, event name, occurred, resource, related, payload, follows);
+# resource a dict, related a list of dicts, payload a dict; received is the commit time.
+EVENT = 6
 
 logger = logging.getLogger("fluvial.store")
 
@@ -159,6 +165,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     log_rows: list[rows.LogRow] = []
     beats: dict[str, float] = {}
     latest: dict[str, list] = {}
+    emitted: list[event_rows.EventInsert] = []
     skipped = 0
     for event in _expand(events):
         try:
@@ -208,6 +215,14 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
             elif kind == HEARTBEAT:
                 run = str(event[1])
                 beats[run] = max(beats.get(run, 0.0), float(event[2]))
+            elif kind == EVENT:
+                _, event_id, name, occurred, resource, related, payload, follows = event
+                emitted.append((
+                    str(event_id), str(name), float(occurred), time.time(),
+                    str(resource.get("fluvial.resource.id", "")),
+                    json.dumps(resource), json.dumps(related), json.dumps(payload, default=str),
+                    _id(follows),
+                ))
         except Exception as exc:  # one malformed call must not lose the batch
             skipped += 1
             logger.warning(
@@ -225,6 +240,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     )
     rows.insert_states(conn, state_rows)
     rows.insert_logs(conn, log_rows)
+    event_rows.insert_events(conn, emitted)
     if beats:
         rows.update_heartbeats(conn, ((ts, run) for run, ts in beats.items()))
     # States of runs created in earlier batches, of either kind.
