@@ -12,7 +12,6 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from platform_helpers import env_for_children, wait_until
 
