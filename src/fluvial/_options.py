@@ -107,6 +107,17 @@ def as_tags(owner: str, tags: Any) -> frozenset[str]:
     return tags
 
 
+def register_hook(owner: Any, option: str, fn: Any) -> Any:
+    """``@my_task.on_completion`` and friends: add ``fn`` to the hooks, return it."""
+    if not callable(fn):
+        raise TypeError(f"{type(owner).__name__.lower()} {owner.name!r}: {option} hooks must "
+                        f"be callables, got {fn!r}")
+    hooks = getattr(owner, f"{option}_hooks")
+    hooks.append(fn)
+    owner._options[option] = tuple(hooks)  # with_options copies carry it
+    return fn
+
+
 def as_hooks(owner: str, option: str, hooks: Any) -> tuple[Callable[..., Any], ...]:
     """Hooks as a tuple of callables (a single callable is one hook)."""
     if hooks is None:

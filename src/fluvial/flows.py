@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from fluvial._options import register_hook
 from fluvial.exceptions import InvalidNameError
 from fluvial.orchestration.parameters import UNBOUND, ParameterValidator
 from fluvial.runners.base import TaskRunner
@@ -64,6 +65,9 @@ class Flow(Generic[P, R]):
         log_prints: bool | None = None,
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
+        on_running: Sequence[Callable[..., Any]] | None = None,
+        on_cancellation: Sequence[Callable[..., Any]] | None = None,
+        on_crashed: Sequence[Callable[..., Any]] | None = None,
         flow_run_name: str | Callable[..., str] | None = None,
         persist_result: bool | None = None,
         result_serializer: str | None = None,
@@ -117,8 +121,12 @@ class Flow(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.validate_parameters = validate_parameters
         self.log_prints = log_prints
-        self.on_completion = as_hooks(owner, "on_completion", on_completion)
-        self.on_failure = as_hooks(owner, "on_failure", on_failure)
+        # Prefect's attribute names; ``@my_flow.on_completion`` etc. append to them
+        self.on_completion_hooks = list(as_hooks(owner, "on_completion", on_completion))
+        self.on_failure_hooks = list(as_hooks(owner, "on_failure", on_failure))
+        self.on_running_hooks = list(as_hooks(owner, "on_running", on_running))
+        self.on_cancellation_hooks = list(as_hooks(owner, "on_cancellation", on_cancellation))
+        self.on_crashed_hooks = list(as_hooks(owner, "on_crashed", on_crashed))
         self.flow_run_name = flow_run_name
         self.persist_result = persist_result
         self.result_serializer = result_serializer
@@ -130,6 +138,7 @@ class Flow(Generic[P, R]):
             retries=retries, retry_delay_seconds=retry_delay_seconds,
             timeout_seconds=timeout_seconds, validate_parameters=validate_parameters,
             log_prints=log_prints, on_completion=on_completion, on_failure=on_failure,
+            on_running=on_running, on_cancellation=on_cancellation, on_crashed=on_crashed,
             flow_run_name=flow_run_name, persist_result=persist_result,
             result_serializer=result_serializer, result_storage=result_storage,
         )
@@ -153,6 +162,27 @@ class Flow(Generic[P, R]):
         twin: Flow[P, R] = Flow(fn, **merged)
         twin._bound_to = self._bound_to
         return twin
+
+    # -- hooks as decorators (Prefect's ``@my_flow.on_completion``) ------------------------
+    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(flow, flow_run, state)`` for a Completed run; return it."""
+        return register_hook(self, "on_completion", fn)
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(flow, flow_run, state)`` for a Failed run; return it."""
+        return register_hook(self, "on_failure", fn)
+
+    def on_running(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(flow, flow_run, state)`` for when the run starts running."""
+        return register_hook(self, "on_running", fn)
+
+    def on_cancellation(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(flow, flow_run, state)`` for a Cancelled run; return it."""
+        return register_hook(self, "on_cancellation", fn)
+
+    def on_crashed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(flow, flow_run, state)`` for a Crashed run; return it."""
+        return register_hook(self, "on_crashed", fn)
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         """A flow on a method, bound like one: to the instance, or to the class for a

@@ -25,6 +25,7 @@ from fluvial._options import (
     check_result_serializer,
     check_result_storage,
     check_text,
+    register_hook,
 )
 from fluvial._options import check_number as _check_number
 from fluvial.annotations import unmapped
@@ -109,6 +110,7 @@ class Task(Generic[P, R]):
         log_prints: bool | None = None,
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
+        on_running: Sequence[Callable[..., Any]] | None = None,
         on_commit: Sequence[Callable[..., Any]] | None = None,
         on_rollback: Sequence[Callable[..., Any]] | None = None,
         task_run_name: str | Callable[..., str] | None = None,
@@ -156,8 +158,10 @@ class Task(Generic[P, R]):
         self.retry_condition_fn = retry_condition_fn
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
-        self.on_completion = _as_hooks(owner, "on_completion", on_completion)
-        self.on_failure = _as_hooks(owner, "on_failure", on_failure)
+        # Prefect's attribute names; ``@my_task.on_completion`` etc. append to them
+        self.on_completion_hooks = list(_as_hooks(owner, "on_completion", on_completion))
+        self.on_failure_hooks = list(_as_hooks(owner, "on_failure", on_failure))
+        self.on_running_hooks = list(_as_hooks(owner, "on_running", on_running))
         # transaction hooks, called with the task run's transaction (fluvial.transactions)
         self.on_commit_hooks = list(_as_hooks(owner, "on_commit", on_commit))
         self.on_rollback_hooks = list(_as_hooks(owner, "on_rollback", on_rollback))
@@ -193,7 +197,7 @@ class Task(Generic[P, R]):
             retry_delay_seconds=retry_delay_seconds, retry_jitter_factor=retry_jitter_factor,
             retry_condition_fn=retry_condition_fn, timeout_seconds=timeout_seconds,
             log_prints=log_prints, on_completion=on_completion, on_failure=on_failure,
-            on_commit=on_commit, on_rollback=on_rollback,
+            on_running=on_running, on_commit=on_commit, on_rollback=on_rollback,
             task_run_name=task_run_name, cache_policy=cache_policy, cache_key_fn=cache_key_fn,
             cache_expiration=cache_expiration, refresh_cache=refresh_cache,
             persist_result=persist_result, result_serializer=result_serializer,
@@ -225,6 +229,19 @@ class Task(Generic[P, R]):
         if "name" not in options and merged["name"] is None:
             merged["name"] = self.name
         return Task(self.fn, **merged)
+
+    # -- hooks as decorators (Prefect's ``@my_task.on_completion``) ------------------------
+    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(task, task_run, state)`` to run when a run completes; return it."""
+        return register_hook(self, "on_completion", fn)
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(task, task_run, state)`` to run when a run fails; return it."""
+        return register_hook(self, "on_failure", fn)
+
+    def on_running(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(task, task_run, state)`` to run when a run starts running."""
+        return register_hook(self, "on_running", fn)
 
     # -- helpers used by the engine -------------------------------------------------
     def retry_delay_for(self, attempt: int) -> float:

@@ -41,7 +41,7 @@ from fluvial.orchestration.resume import current_lineage, save_run_inputs
 from fluvial.orchestration.tracking import RunTracker
 from fluvial.runs import FlowRun
 from fluvial.states import State
-from fluvial.worker.hooks import call_hooks
+from fluvial.worker.hooks import call_hooks, final_hooks
 from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
 if TYPE_CHECKING:
@@ -109,15 +109,21 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
     try:
         state, returned = _run(flow, flow_run, runner, owned, parameters, recorder)
-    except BaseException as exc:  # KeyboardInterrupt and the like: record, then re-raise
-        record_flow_state(recorder, flow_run, st.Crashed(exc))
+    except BaseException as exc:  # KeyboardInterrupt, SIGTERM...: record, hooks, re-raise
+        state = _interrupted(flow_run, exc, recorder)
+        state.run_id = flow_run.id
+        flow_run.state = state
+        record_flow_state(recorder, flow_run, state)
+        hooks = final_hooks(flow, state)
+        if hooks:
+            call_hooks(hooks, flow, flow_run, state)
         raise
     state.run_id = flow_run.id
     if flow.is_async:
         st.awaitable_result(state)
     flow_run.state = state
     record_flow_state(recorder, flow_run, state)
-    hooks = flow.on_completion if state.is_completed() else flow.on_failure
+    hooks = final_hooks(flow, state)
     if hooks:
         call_hooks(hooks, flow, flow_run, state)
     log = logger.info if state.is_completed() else logger.error
@@ -127,6 +133,21 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
     if returned is not _RAISED and not isinstance(returned, State):
         return returned  # futures in it are final states now, as Prefect hands them back
     return State.result(state)
+
+
+def _interrupted(flow_run: FlowRun, exc: BaseException, recorder: Recorder | None) -> State:
+    """The state of a flow run stopped by a ``BaseException``: ``Cancelled`` when the run
+    record says it was being cancelled (``fluvial runs cancel`` marks it ``Cancelling``
+    before it signals the process), ``Crashed`` otherwise."""
+    if recorder is not None:
+        try:
+            from fluvial.store import queries
+
+            if queries.get_flow_run(flow_run.id).state_type == "CANCELLING":
+                return st.Cancelled(f"Flow run {flow_run.name!r} was cancelled", exc)
+        except Exception:  # noqa: BLE001 - no record to ask: it crashed
+            pass
+    return st.Crashed(exc)
 
 
 def _wait_for_upstreams(flow: Flow, wait_for: Any) -> State | None:
@@ -180,6 +201,8 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
             runner._flow_ctx = ctx
             while True:
                 flow_run.run_count += 1
+                if flow.on_running_hooks:
+                    call_hooks(flow.on_running_hooks, flow, flow_run, st.Running())
                 state, returned = _attempt(flow, flow_run, parameters, tracker)
                 if state.is_completed() or flow_run.run_count > flow.retries:
                     if owned and state.name == "TimedOut":

@@ -10,7 +10,8 @@ It never raises for a task's own failure. In order it:
 3. answers from the cache if the task's cache policy finds a valid record;
 4. calls the function (under ``timeout_seconds`` if set), retrying failed attempts
    with the task's delays while ``retries`` and ``retry_condition_fn`` allow;
-5. persists the result if asked, then calls the completion or failure hooks once.
+5. persists the result if asked, then calls the completion or failure hooks once
+   (``on_running`` hooks are called as the run, and each retry, starts running).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
 from fluvial.worker import caching
 from fluvial.worker.arguments import resolve_call
-from fluvial.worker.hooks import call_hooks
+from fluvial.worker.hooks import call_hooks, final_hooks
 from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
 __all__ = ["run_task", "upstream_failure"]
@@ -75,6 +76,8 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         flow_ctx = _flow_run.get()
         log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
     try:
+        if task.on_running_hooks:
+            call_hooks(task.on_running_hooks, task, task_run, st.Running())
         if task.key_policy is not None:
             try:
                 key = caching.compute_key(task, task_run, args, kwargs)
@@ -122,6 +125,8 @@ def _attempts(task: Any, task_run: TaskRun, args: tuple, kwargs: dict) -> State:
     timeout = task.timeout_seconds
     while True:
         task_run.run_count += 1
+        if task_run.run_count > 1 and task.on_running_hooks:  # a retry runs again
+            call_hooks(task.on_running_hooks, task, task_run, st.Running())
         try:
             if task.is_async:
                 result = run_coroutine(fn(*args, **kwargs), timeout, _what(task_run))
@@ -170,8 +175,8 @@ def _should_retry(task: Any, task_run: TaskRun, state: State) -> bool:
 
 
 def _finish(task: Any, task_run: TaskRun, state: State) -> State:
-    hooks = task.on_completion if state.type is StateType.COMPLETED else task.on_failure
-    if hooks and state.type in (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED):
+    hooks = final_hooks(task, state)
+    if hooks:
         call_hooks(hooks, task, task_run, state)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("Task run %r - Finished in state %r", task_run.name, state)
