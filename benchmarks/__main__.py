@@ -41,6 +41,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "locality": ("benchmarks.bench_features", "run_locality"),
     "scheduler": ("benchmarks.bench_scheduler", "run"),
     "exactly-once": ("benchmarks.bench_exactly_once", "run"),
+    "workers": ("benchmarks.bench_workers", "run"),
 }
 
 

@@ -29,7 +29,7 @@ def worker() -> None:
 @click.option("--max-runs", type=click.IntRange(min=1), default=None,
               help="Stop after starting this many runs (and finishing them).")
 @click.option("--name", default=None, help="A name for this worker (default: host-pid).")
-@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.5,
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.25,
               show_default=True, help="Seconds between polls of the record.")
 @click.option("--heartbeat-timeout", type=click.FloatRange(min=1), default=30.0,
               show_default=True,

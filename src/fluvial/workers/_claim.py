@@ -72,6 +72,11 @@ def claim_next(conn: Any, worker_id: str, now: float, pool: str | None = "defaul
     param = _scope_param(pool, deployment_ids)
     message = f"claimed by worker {worker_id}"
     ts = time.time()
+    # a plain read first: an idle poll takes no write lock
+    if conn.execute(
+        f"""SELECT 1 FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id
+            WHERE {_DUE.format(scope=scope)} LIMIT 1""", (param, now)).fetchone() is None:
+        return None
     if dialect == POSTGRESQL:
         return _claim_postgres(conn, scope, param, worker_id, now, message, ts)
     from fluvial.store.connection import transaction

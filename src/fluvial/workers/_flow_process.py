@@ -1,6 +1,8 @@
 """One deployment run in its own process: ``python -m fluvial.workers._flow_process RUN_ID``.
 
-Started by a worker (or ``serve()``) for a run it claimed. It loads the
+Started by a worker (or ``serve()``) for a run it claimed, or ahead of time as a
+*spare* (``--spare``): it imports what a run needs, then waits for a run id on
+stdin, so a due run does not wait for an interpreter to start. It loads the
 deployment's flow from its entrypoint, records its pid and the code version on
 the run, and calls the flow under the run's id, name and tags (the flow's own
 task runner runs inside). It dies with its worker (Linux: ``PR_SET_PDEATHSIG``),
@@ -158,16 +160,43 @@ def _close_recorder() -> None:
         pass
 
 
+def _warm_up() -> None:
+    """Import what every run needs, before a run id arrives (a spare process)."""
+    import cloudpickle  # noqa: F401
+
+    import fluvial.deployments._entrypoint
+    import fluvial.deployments._records
+    import fluvial.orchestration.flow_engine
+    import fluvial.runners.threads
+    import fluvial.runtime.deployment
+    import fluvial.store.connection
+    import fluvial.store.recorder  # noqa: F401
+
+    try:  # flows with type hints validate their arguments with a pydantic model
+        from pydantic import create_model
+
+        create_model("Warm", n=(int, 0)).model_validate({"n": 1})
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``RUN_ID``: run it. ``--spare``: warm up, then run the id read from stdin (none: exit)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m fluvial.workers._flow_process RUN_ID", file=sys.stderr)
+        print("usage: python -m fluvial.workers._flow_process RUN_ID | --spare", file=sys.stderr)
         return 2
     _die_with_parent()
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides; a terminal ^C is its
     try:
-        return run(args[0])
+        run_id = args[0]
+        if run_id == "--spare":
+            _warm_up()
+            run_id = sys.stdin.readline().strip()
+            if not run_id:
+                return 0
+        return run(run_id)
     except Terminated:
         return 143
 

@@ -66,7 +66,7 @@ class Worker:
         limit: int | None = None,
         name: str | None = None,
         deployment_ids: Sequence[str] | None = None,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.25,
         heartbeat_interval: float = 5.0,
         heartbeat_timeout: float = 30.0,
         cancel_grace: float = 10.0,
@@ -110,6 +110,7 @@ class Worker:
         self._signals = 0
         self._last_beat = float("-inf")
         self._conn: Any = None
+        self._spare: subprocess.Popen | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class Worker:
             self._unregister()
             if self._evaluator is not None:
                 self._evaluator.close()
+            self._drop_spare()
             self._conn.close()
             self._conn = None
 
@@ -218,7 +220,10 @@ class Worker:
             return []
         if self._stop.is_set() and not self.run_once:
             return []
-        return self._claim(now)
+        started = self._claim(now)
+        if not started and not self.run_once and not self._stop.is_set():
+            self._ensure_spare()  # between runs, not while one is starting
+        return started
 
     def _tick(self, now: float) -> None:
         try:
@@ -256,14 +261,51 @@ class Worker:
             started.append(run_id)
         return started
 
-    def _spawn(self, run_id: str) -> None:
+    def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("FLUVIAL_STORE_WRITER", "thread")  # no second process to start
+        return env
+
+    def _popen(self, arg: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fluvial.workers._flow_process", arg],
+            env=self._child_env(), start_new_session=True,
+            stdin=subprocess.PIPE if arg == "--spare" else subprocess.DEVNULL, text=True,
+        )
+
+    def _ensure_spare(self) -> None:
+        if self._spare is None or self._spare.poll() is not None:
+            try:
+                self._spare = self._popen("--spare")
+            except OSError:
+                self._spare = None
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            try:
+                assert spare.stdin is not None
+                spare.stdin.close()  # no run: it exits
+                spare.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                spare.kill()
+
+    def _take_spare(self, run_id: str) -> subprocess.Popen | None:
+        spare, self._spare = self._spare, None
+        if spare is None or spare.poll() is not None or spare.stdin is None:
+            return None
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "fluvial.workers._flow_process", run_id],
-                env=env, start_new_session=True,
-            )
+            spare.stdin.write(run_id + "\n")
+            spare.stdin.close()
+        except OSError:
+            return None
+        return spare
+
+    def _spawn(self, run_id: str) -> None:
+        process = self._take_spare(run_id)
+        try:
+            if process is None:
+                process = self._popen(run_id)
         except OSError as exc:
             from fluvial.store.connection import transaction
 
