@@ -237,3 +237,59 @@ def test_runs_ls_and_inspect_take_o_json(project) -> None:
     assert [t["name"][:6] for t in detail["task_runs"]] == ["double", "double"]
     with connection() as conn:
         assert conn.execute("SELECT count(*) FROM task_runs").fetchone() == (2,)
+
+
+def test_schedules_from_the_cli_and_python_keep_their_slugs(backend, project) -> None:
+    from fluvial.deployments._records import list_schedules
+    from fluvial.schedules import Cron, Interval
+
+    code, out = _cli("deploy", "flows.py:add", "--name", "daily", "--param", "a=1",
+                     "--cron", "0 8 * * *", "--timezone", "Europe/London")
+    assert code == 0 and "with 1 schedule(s)" in out, out
+    dep = get_deployment("add/daily")
+    [cron] = list_schedules(str(dep.id))
+    assert cron.schedule == Cron("0 8 * * *", timezone="Europe/London")
+    assert cron.slug == Cron("0 8 * * *", timezone="Europe/London").derived_slug
+    # a redeploy of the same schedule keeps the row and its next fire time
+    from fluvial.deployments._records import connection
+
+    with connection() as conn:
+        conn.execute("UPDATE deployment_schedules SET next_fire_time = 123.0")
+    assert _cli("deploy", "flows.py:add", "--name", "daily", "--param", "a=1",
+                "--cron", "0 8 * * *", "--timezone", "Europe/London")[0] == 0
+    [again] = list_schedules(str(dep.id))
+    assert (again.id, again.next_fire_time) == (cron.id, 123.0)
+
+    code, out = _cli("deployment", "schedule", "create", "add/daily", "--interval", "3600")
+    assert code == 0, out
+    code, out = _cli("deployment", "schedule", "ls", "add/daily", "-o", "json")
+    listed = json.loads(out)
+    assert sorted(s["schedule"]["kind"] for s in listed) == ["cron", "interval"]
+    interval_slug = next(s["slug"] for s in listed if s["schedule"]["kind"] == "interval")
+    assert interval_slug == Interval(3600).derived_slug
+    code, out = _cli("deployment", "schedule", "pause", "add/daily", interval_slug[:12])
+    assert code == 0 and f"Paused schedule {interval_slug}" in out
+    assert [s.active for s in list_schedules(str(dep.id)) if s.slug == interval_slug] == [False]
+    assert _cli("deployment", "schedule", "resume", "add/daily", interval_slug)[0] == 0
+    assert _cli("deployment", "schedule", "delete", "add/daily", interval_slug)[0] == 0
+    assert [s.slug for s in list_schedules(str(dep.id))] == [cron.slug]
+    code, out = _cli("deployment", "schedule", "pause", "add/daily", "nope")
+    assert code == 1 and "has no schedule 'nope'" in out
+    code, out = _cli("deploy", "flows.py:add", "--name", "x", "--cron", "61 * * * *")
+    assert code == 1 and "Traceback" not in out
+
+
+def test_flow_deploy_and_fluvial_serve_arguments(project, capsys) -> None:
+    flow = load_flow("flows.py:add", project)
+    dep_id = flow.deploy("pooled", work_pool_name="batch", parameters={"a": 1}, interval=60,
+                         print_next_steps=False)
+    dep = get_deployment("add/pooled")
+    assert dep.id == dep_id and dep.work_pool == "batch" and len(dep.schedules) == 1
+    with pytest.raises(ValueError, match="only one of cron=, interval="):
+        flow.to_deployment("x", cron="* * * * *", interval=60)
+    import fluvial
+
+    with pytest.raises(ValueError, match="at least one deployment"):
+        fluvial.serve()
+    with pytest.raises(TypeError, match="to_deployment"):
+        fluvial.serve("add/pooled")
