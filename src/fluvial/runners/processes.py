@@ -21,10 +21,12 @@ queued behind it never started and go to another worker. Other workers are not
 touched. A worker that dies while starting (its initializer) three times in a row
 crashes the runs sent to it instead of being restarted forever.
 
-Orphans: workers ask the kernel to kill them when their parent (the forkserver) dies
-(``PR_SET_PDEATHSIG`` on Linux), and exit when the driver's end of their batch pipe
-closes; the forkserver exits when the driver does, so a SIGKILLed driver leaves no
-process behind.
+Orphans: a worker reads its batch pipe in a thread of its own, so when the driver dies
+(even by SIGKILL, even in the middle of a long run) it sees the pipe close without the
+driver's "no more work" message, and exits at once. The forkserver lives as long as
+any of its workers (each holds its "alive" pipe) and then exits, and the resource
+tracker follows: a killed driver leaves no process behind. Workers also ask the kernel
+to kill them if the forkserver dies (``PR_SET_PDEATHSIG`` on Linux).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class _Worker:
         while True:
             payload = self.outbox.get()
             try:
-                if payload is None:
+                if payload is None:  # "no more work": the worker ends after what it has
+                    self.task_w.send_bytes(b"")
                     self.task_w.close()
                     return
                 self.task_w.send_bytes(payload)
@@ -449,12 +452,29 @@ def _worker_main(task_r: Any, result_w: Any, running: Any, initializer: bytes | 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _run_initializer(initializer)
     running.value = 0
+    batches: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    threading.Thread(target=_read_batches, args=(task_r, batches), daemon=True,
+                     name="fluvial-worker-lifeline").start()
+    while True:
+        payload = batches.get()
+        if not payload:  # the driver has no more work for this worker
+            return
+        _run_batch(payload, result_w.fileno(), running)
+
+
+def _read_batches(task_r: Any, batches: queue.SimpleQueue[bytes]) -> None:
+    """Read batches as they come, so the worker notices at once, even in the middle of a
+    long run, when the driver is gone: EOF before the driver's "no more work" message
+    means the driver died, and the worker exits rather than live on as an orphan (the
+    forkserver lives as long as its workers do, so its death cannot be the signal)."""
     while True:
         try:
             payload = task_r.recv_bytes()
-        except (EOFError, OSError):  # the driver closed its end, or is gone
+        except (EOFError, OSError):
+            os._exit(70)
+        batches.put(payload)
+        if not payload:
             return
-        _run_batch(payload, result_w.fileno(), running)
 
 
 def _report(fd: int, data: bytes) -> None:
