@@ -141,9 +141,10 @@ def test_default_anchor_is_fixed() -> None:
 
 
 @pytest.mark.parametrize(("interval", "error", "message"), [
-    (0, ValueError, "interval must be positive"),
-    (-5, ValueError, "interval must be positive"),
-    (timedelta(0), ValueError, "interval must be positive"),
+    (0, ValueError, "interval must be at least 1 second"),
+    (-5, ValueError, "interval must be at least 1 second"),
+    (timedelta(0), ValueError, "interval must be at least 1 second"),
+    (0.5, ValueError, "interval must be at least 1 second, got 0.5 seconds"),
     (float("nan"), ValueError, "finite"),
     ("hourly", TypeError, "interval must be a timedelta or a number of seconds"),
     (True, TypeError, "interval must be a timedelta"),

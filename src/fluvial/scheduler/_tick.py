@@ -23,6 +23,7 @@ rather than queue behind each other for the same rows.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -44,6 +45,8 @@ from fluvial.scheduler._plan import (
 from fluvial.schedules import Schedule, schedule_from_dict
 
 __all__ = ["TickSummary", "run_scheduler_once"]
+
+logger = logging.getLogger("fluvial.scheduler")
 
 BATCH_SIZE = 200
 FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
@@ -189,7 +192,12 @@ def _handle_schedule(conn: Any, row: Sequence[Any], now: datetime, now_ts: float
     if schedule.overlap != "allow_all":
         found = conn.execute(_ACTIVE_RUN, (deployment_id, now_ts)).fetchone()
         active = f"run {found[0]} ({found[1]})" if found else None
-    decided: Plan = plan(schedule, current, now, active)
+    try:
+        decided: Plan = plan(schedule, current, now, active)
+    except Exception:  # a bug with one schedule must not hold up the others of its batch
+        logger.exception("scheduler: cannot decide schedule %s of deployment %s; left for "
+                         "the next tick", slug, deployment_id)
+        return
     if decided.next_fire_time.timestamp() == stored and not decided.decisions:
         summary.handled += 1  # held, or nothing due after all: nothing to write
         summary.held += decided.held is not None

@@ -24,6 +24,7 @@ from fluvial.schedules._zones import UTC_NAME, resolve_local, to_utc, zone, zone
 __all__ = ["WALL_CLOCK_MIN", "Interval"]
 
 WALL_CLOCK_MIN = timedelta(hours=24)
+MIN_INTERVAL = timedelta(seconds=1)  # a scheduler decides fire times, not a busy loop
 _DEFAULT_ANCHOR = datetime(2020, 1, 1)
 
 
@@ -55,8 +56,8 @@ class Interval(Schedule):
             if not math.isfinite(interval):
                 raise ValueError(f"{owner}: interval must be a finite number of seconds")
             interval = timedelta(seconds=interval)
-        if interval <= timedelta(0):
-            raise ValueError(f"{owner}: interval must be positive, got "
+        if interval < MIN_INTERVAL:
+            raise ValueError(f"{owner}: interval must be at least 1 second, got "
                              f"{interval.total_seconds():g} seconds")
         owner = f"Interval({interval.total_seconds():g}s)"
         self._interval = interval
