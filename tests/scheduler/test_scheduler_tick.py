@@ -217,3 +217,13 @@ def test_resuming_starts_the_schedule_again_from_now(conn: Any,
     set_schedule_active(dep, "minutely", True, conn)
     run_scheduler_once(conn, T + 7200 + 5)
     assert next_fire(conn, dep) == T + 7260 and len(runs(conn, dep)) == 1
+
+
+def test_ticks_older_than_thirty_days_are_pruned(conn: Any,
+                                                 add_deployment: AddDeployment) -> None:
+    dep = add_deployment([Cron("0 9 * * *")], next_fire_time=T)
+    for day in range(40):
+        run_scheduler_once(conn, T + day * 86400 + 1)
+    kept = [t.fire_time for t in list_ticks(conn, dep, limit=100)]
+    assert len(runs(conn, dep)) == 40  # runs stay; only their tick rows go
+    assert min(kept) >= T + (39 - 30) * 86400 and len(kept) in (30, 31)

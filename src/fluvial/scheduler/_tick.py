@@ -17,7 +17,8 @@ Exactly once, from the database rather than from timing, on SQLite and PostgreSQ
   reason / cancelled-late / duplicate), written in the same transaction.
 
 Schedulers process batches in a random order, so two of them split the work
-rather than queue behind each other for the same rows.
+rather than queue behind each other for the same rows. Tick rows older than 30
+days are deleted, at most once an hour per process.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ __all__ = ["TickSummary", "run_scheduler_once"]
 logger = logging.getLogger("fluvial.scheduler")
 
 BATCH_SIZE = 200
+# ticks older than this are deleted, at most once an hour by each scheduler process
+TICK_RETENTION_S = 30 * 86400
+_PRUNE_EVERY_S = 3600
+_last_prune: list[float] = []  # the `now` of this process's last pruning
 FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
 
@@ -151,7 +156,20 @@ def run_scheduler_once(
     random.shuffle(rows)
     for start in range(0, len(rows), batch_size):
         _handle_batch(conn, rows[start:start + batch_size], now_ts, summary)
+    _prune_ticks(conn, now_ts)
     return summary
+
+
+def _prune_ticks(conn: Any, now_ts: float) -> None:
+    """Delete ticks older than :data:`TICK_RETENTION_S`, at most hourly per process."""
+    from fluvial.store.connection import transaction
+
+    if _last_prune and 0 <= now_ts - _last_prune[0] < _PRUNE_EVERY_S:
+        return
+    _last_prune[:] = [now_ts]
+    with transaction(conn):
+        conn.execute("DELETE FROM schedule_ticks WHERE decided_at < ?",
+                     (now_ts - TICK_RETENTION_S,))
 
 
 def _handle_batch(conn: Any, rows: Sequence[Any], now_ts: float, summary: TickSummary) -> None:
