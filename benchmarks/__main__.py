@@ -42,6 +42,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "scheduler": ("benchmarks.bench_scheduler", "run"),
     "exactly-once": ("benchmarks.bench_exactly_once", "run"),
     "workers": ("benchmarks.bench_workers", "run"),
+    "events": ("benchmarks.bench_events", "run"),
 }
 
 

@@ -330,6 +330,7 @@ class Evaluator:
             "WHERE status = 'pending' OR (status = 'running' AND claimed_at < ?) "
             "ORDER BY fired_at, key LIMIT 200", (stale,)).fetchall()
         executed = 0
+        automations = {a.id: a for a in list_automations(conn)} if rows else {}
         for key, automation_id, context in rows:
             with transaction(conn):
                 claimed = conn.execute(
@@ -339,7 +340,8 @@ class Evaluator:
                     (self.name, now, key, stale)).rowcount
             if not claimed:
                 continue  # another evaluator has it
-            status, error = self._run_actions(conn, key, automation_id, json.loads(context))
+            status, error = self._run_actions(automations.get(automation_id), key,
+                                              json.loads(context))
             with transaction(conn):
                 conn.execute("UPDATE automation_firings SET status = ?, finished_at = ?, "
                              "error = ? WHERE key = ? AND claimed_by = ?",
@@ -347,9 +349,8 @@ class Evaluator:
             executed += 1
         return executed
 
-    def _run_actions(self, conn: Any, key: str, automation_id: str,
+    def _run_actions(self, automation: Automation | None, key: str,
                      context: dict[str, Any]) -> tuple[str, str | None]:
-        automation = next((a for a in list_automations(conn) if a.id == automation_id), None)
         if automation is None:
             return "skipped", "the automation was deleted"
         event = _event_from(context.get("event"), automation, context)

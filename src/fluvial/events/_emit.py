@@ -11,32 +11,41 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from fluvial.events._labels import canonical_name, resource_labels
 
 __all__ = ["Event", "emit_event"]
 
 
-class Event(BaseModel):
-    """Something that happened to a resource."""
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a resource (``model_dump()`` gives its JSON form)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event: str
     occurred: dt.datetime
     resource: dict[str, str]
-    related: list[dict[str, str]] = Field(default_factory=list)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    related: list[dict[str, str]] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
     follows: uuid.UUID | None = None
     received: dt.datetime | None = None
 
     @property
     def resource_id(self) -> str:
         return self.resource["fluvial.resource.id"]
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        """The event as JSON-ready data (pydantic's name, as Prefect's ``Event`` has it)."""
+        return {"id": str(self.id), "event": self.event, "occurred": self.occurred.isoformat(),
+                "resource": dict(self.resource), "related": [dict(r) for r in self.related],
+                "payload": self.payload, "follows": None if self.follows is None
+                else str(self.follows),
+                "received": None if self.received is None else self.received.isoformat()}
+
+    def model_dump_json(self) -> str:
+        return json.dumps(self.model_dump())
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime:
@@ -68,16 +77,28 @@ def emit_event(
     related_labels = [resource_labels(r, f"related[{i}]", role=True)
                       for i, r in enumerate(related or [])]
     body = dict(payload or {})
-    try:
-        json.dumps(body)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"the payload of event {event!r} must be JSON: {exc}") from None
-    built = Event(id=id or uuid.uuid4(), event=canonical_name(event), occurred=_aware(occurred),
-                  resource=labels, related=related_labels, payload=body, follows=follows)
-    from fluvial.store import get_recorder
-
-    recorder = get_recorder()
+    if body:
+        try:
+            json.dumps(body)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the payload of event {event!r} must be JSON: {exc}") from None
+    built = Event(canonical_name(event), _aware(occurred), labels, related_labels, body,
+                  id or uuid.uuid4(), follows)
+    recorder = _recorder()
     if recorder is not None:
         recorder.event(built.id, built.event, built.occurred.timestamp(), labels,
                        related_labels, body, follows)
     return built
+
+
+def _recorder() -> Any:
+    """The flow run's recorder when there is one (no settings lookup), else the process's."""
+    from fluvial.context import _flow_run
+
+    ctx = _flow_run.get()
+    tracker = getattr(ctx, "tracker", None) if ctx is not None else None
+    if tracker is not None:
+        return tracker.recorder  # None when the record is off
+    from fluvial.store import get_recorder
+
+    return get_recorder()
