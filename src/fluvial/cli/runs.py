@@ -1,7 +1,7 @@
 """``fluvial runs``: list, inspect and read the logs of recorded flow runs.
 
     fluvial runs ls [--flow NAME] [--state STATE] [--limit N] [-o json]
-    fluvial runs inspect RUN_ID [-o json]
+    fluvial runs inspect RUN_ID [--limit N | --all] [-o json]
     fluvial runs logs RUN_ID
 
 RUN_ID may be any unique prefix of a flow run id, or `latest`. Reads the store only.
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -141,22 +143,90 @@ def _as_json(record: Any) -> dict[str, Any]:
     return out
 
 
+DEFAULT_TASK_RUNS = 50
+"""How many task runs ``runs inspect`` lists unless told (``--limit N``, ``--all``)."""
+
+
+@dataclasses.dataclass
+class TaskRunView:
+    """What ``runs inspect`` shows of a flow run's task runs, read from the store as
+    it is consumed: ``counts`` per task and state (failures first), their ``total`` and
+    ``failed``, and ``runs()``/``failures()`` streaming at most ``limit`` task runs
+    (None: all of them), failed and crashed ones first. Also for other front ends
+    (``-o json``, a UI): memory and time do not grow with the run's size unless all
+    rows are asked for, and then only the time does."""
+
+    flow_run_id: UUID
+    limit: int | None
+    counts: list[queries.TaskRunCount]
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.counts)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.count for c in self.counts if c.state_type in queries.FAILURE_TYPES)
+
+    @property
+    def shown(self) -> int:
+        return self.total if self.limit is None else min(self.limit, self.total)
+
+    def runs(self) -> Iterator[queries.TaskRunRecord]:
+        return queries.iter_task_runs(self.flow_run_id, limit=self.limit)
+
+    def failures(self) -> Iterator[queries.TaskRunRecord]:
+        limit = self.failed if self.limit is None else min(self.limit, self.failed)
+        return queries.iter_task_runs(self.flow_run_id, limit=limit)
+
+
+def task_run_view(flow_run_id: UUID, limit: int | None = DEFAULT_TASK_RUNS) -> TaskRunView:
+    """The task runs of ``flow_run_id`` as ``runs inspect`` pages them (one aggregate
+    query now; rows when iterated)."""
+    return TaskRunView(flow_run_id, limit, queries.task_run_counts(flow_run_id))
+
+
 @runs.command()
 @click.argument("run_id")
+@click.option("--limit", default=DEFAULT_TASK_RUNS, show_default=True,
+              type=click.IntRange(min=0), help="List at most N task runs (failures first).")
+@click.option("--all", "show_all", is_flag=True, help="List every task run (streamed).")
 @output_option
-def inspect(run_id: str, output: str) -> None:
-    """Show a flow run: its states, and every task run."""
+def inspect(run_id: str, limit: int, show_all: bool, output: str) -> None:
+    """Show a flow run: its states, its task runs counted per task and state, and the
+    first task runs (failed and crashed ones first)."""
     flow_run_id = _resolve(run_id)
     try:
         run = queries.get_flow_run(flow_run_id)
         history = queries.state_history(flow_run_id)
-        tasks = queries.task_runs(flow_run_id)
+        view = task_run_view(flow_run_id, None if show_all else limit)
+        if output == "json":
+            _inspect_json(run, history, view)
+        else:
+            _inspect_text(run, history, view)
     except StoreError as exc:
         raise click.ClickException(describe(exc)) from exc
-    if output == "json":
-        print_json(_as_json(run) | {"state_history": [_as_json(s) for s in history],
-                                    "task_runs": [_as_json(t) for t in tasks]})
-        return
+
+
+def _inspect_json(run: Any, history: list[Any], view: TaskRunView) -> None:
+    """The run as one JSON object; its ``task_runs`` array written as it is read."""
+    head = _as_json(run) | {
+        "state_history": [_as_json(s) for s in history],
+        "task_run_counts": [dataclasses.asdict(c) for c in view.counts],
+        "task_runs_total": view.total,
+        "task_runs_shown": view.shown,
+    }
+    text = json.dumps(head, indent=2, sort_keys=True, default=str)
+    click.echo(text[: text.rstrip().rfind("}")].rstrip() + ',\n  "task_runs": [')
+    first = True
+    for task in view.runs():
+        item = json.dumps(_as_json(task), sort_keys=True, default=str)
+        click.echo(("    " if first else "    ,") + item)
+        first = False
+    click.echo("  ]\n}")
+
+
+def _inspect_text(run: Any, history: list[Any], view: TaskRunView) -> None:
     console = _console()
     console.print(Text.assemble(("Flow run ", "bold"), (str(run.id), "bold")))
     _field(console, "flow", run.flow_name)
@@ -186,27 +256,51 @@ def inspect(run_id: str, output: str) -> None:
     console.print(states)
 
     console.print()
-    console.print(Text(f"Task runs ({len(tasks)})", style="bold"))
-    if not tasks:
+    if view.shown == view.total:
+        console.print(Text(f"Task runs ({view.total})", style="bold"))
+    else:
+        console.print(Text(f"Task runs ({view.shown} of {view.total} listed, failures first; "
+                           "--limit N or --all for more)", style="bold"))
+    if not view.total:
         return
-    table = Table(box=None, pad_edge=False)
-    table.add_column("task run")
-    table.add_column("state")
-    table.add_column("duration", justify="right", no_wrap=True)
-    for task in tasks:
-        table.add_row(
-            Text(safe(task.name or "-")),
-            _state(task.state_type, task.state_name),
-            _duration(task.duration),
-        )
-    console.print(table)
-    failed = [t for t in tasks if t.state_type in ("FAILED", "CRASHED") and t.state_message]
-    if failed:
+    counts = Table(box=None, pad_edge=False)
+    counts.add_column("count", justify="right")
+    counts.add_column("state")
+    counts.add_column("task")
+    for c in view.counts:
+        counts.add_row(str(c.count), _state(c.state_type, c.state_name),
+                       Text(safe(c.task_key or "-")))
+    console.print(counts)
+
+    if view.shown:
         console.print()
-        console.print(Text("Failures", style="bold red"))
-        for task in failed:
-            console.print(Text.assemble((f"{safe(task.name)}: ", "bold"),
-                                        safe(task.state_message or "", lines=True)))
+        _print_task_runs(console, view)
+    if view.failed and view.shown:
+        console.print()
+        console.print(Text(f"Failures ({view.failed})", style="bold red"))
+        for task in view.failures():
+            if task.state_message:
+                console.print(Text.assemble((f"{safe(task.name)}: ", "bold"),
+                                            safe(task.state_message or "", lines=True)))
+
+
+def _print_task_runs(console: Console, view: TaskRunView) -> None:
+    """A table of the listed task runs; with ``--all``, plain lines as they stream."""
+    if view.limit is not None:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("task run")
+        table.add_column("state")
+        table.add_column("duration", justify="right", no_wrap=True)
+        for task in view.runs():
+            table.add_row(Text(safe(task.name or "-")), _state(task.state_type, task.state_name),
+                          _duration(task.duration))
+        console.print(table)
+        return
+    click.echo(f"{'task run':<40} {'state':<12} {'duration':>9}")
+    for task in view.runs():
+        label = task.state_name or (task.state_type or "-").title()
+        click.echo(f"{safe(task.name or '-'):<40} {safe(label):<12} "
+                   f"{_duration(task.duration):>9}")
 
 
 @runs.command()

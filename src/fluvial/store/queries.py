@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -20,12 +21,15 @@ __all__ = [
     "LimitRecord",
     "LogRecord",
     "StateRecord",
+    "TaskRunCount",
     "TaskRunRecord",
     "get_flow_run",
+    "iter_task_runs",
     "list_flow_runs",
     "logs",
     "resolve_run_id",
     "state_history",
+    "task_run_counts",
     "task_runs",
 ]
 
@@ -229,6 +233,76 @@ def task_runs(flow_run_id: UUID | str) -> list[TaskRunRecord]:
             (_key(flow_run_id),),
         ).fetchall()
     return [TaskRunRecord.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class TaskRunCount:
+    """How many task runs of one task ended (or stand) in one state."""
+
+    task_key: str | None
+    state_type: str | None
+    state_name: str | None
+    count: int
+
+
+#: the states ``iter_task_runs(failures_first=True)`` puts first
+FAILURE_TYPES = ("FAILED", "CRASHED")
+_FAILURE_SQL = ", ".join(f"'{t}'" for t in FAILURE_TYPES)
+
+
+def task_run_counts(flow_run_id: UUID | str) -> list[TaskRunCount]:
+    """The task runs of a flow run counted per task and state: failures first, then
+    the largest counts. One aggregate query: its cost does not grow with the output."""
+    with reading() as conn:
+        rows = conn.execute(
+            "SELECT task_key, state_type, state_name, COUNT(*) FROM task_runs "
+            "WHERE flow_run_id = ? GROUP BY task_key, state_type, state_name",
+            (_key(flow_run_id),),
+        ).fetchall()
+    counts = [TaskRunCount(r[0], r[1], r[2], int(r[3])) for r in rows]
+    counts.sort(key=lambda c: (c.state_type not in FAILURE_TYPES, -c.count,
+                               c.task_key or "", c.state_name or ""))
+    return counts
+
+
+def iter_task_runs(flow_run_id: UUID | str, *, failures_first: bool = True,
+                   limit: int | None = None, page_size: int = 1000) -> Iterator[TaskRunRecord]:
+    """The task runs of a flow run, streamed: failed and crashed ones first (with
+    ``failures_first``), each group in creation order; at most ``limit`` of them.
+
+    Pages of ``page_size`` rows are read by keyset (``(created, rowid)`` after the last
+    one seen), each a statement of its own on an autocommit connection, so memory stays
+    bounded and no transaction is held open between pages however many task runs there
+    are, on SQLite and PostgreSQL alike.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    key = _key(flow_run_id)
+    groups = ([f"state_type IN ({_FAILURE_SQL})",
+               f"(state_type IS NULL OR state_type NOT IN ({_FAILURE_SQL}))"]
+              if failures_first else ["1 = 1"])
+    left = limit
+    with reading() as conn:
+        for condition in groups:
+            after: tuple[float, int] | None = None
+            while left is None or left > 0:
+                size = page_size if left is None else min(page_size, left)
+                sql = (f"SELECT {TaskRunRecord.COLUMNS}, created, rowid FROM task_runs "
+                       f"WHERE flow_run_id = ? AND {condition}")
+                params: tuple[object, ...] = (key,)
+                if after is not None:
+                    sql += " AND (created > ? OR (created = ? AND rowid > ?))"
+                    params += (after[0], after[0], after[1])
+                sql += " ORDER BY created, rowid LIMIT ?"
+                rows = conn.execute(sql, (*params, size)).fetchall()
+                for row in rows:
+                    yield TaskRunRecord.from_row(tuple(row[:-2]))
+                if left is not None:
+                    left -= len(rows)
+                if len(rows) < size:
+                    break
+                after = (rows[-1][-2], rows[-1][-1])
 
 
 def state_history(run_id: UUID | str) -> list[StateRecord]:
