@@ -311,6 +311,15 @@ class Task(Generic[P, R]):
                           wait_for: Any) -> Any:
         return await asyncio.to_thread(self._call, args, kwargs, return_state, wait_for)
 
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Queue a background run in the run record for a task worker; its future, at once.
+
+        ``fluvial.task_worker.serve(task)`` (or ``fluvial task serve file.py:task``) runs it.
+        """
+        from fluvial.workers._task_queue import enqueue
+
+        return enqueue(self, args, kwargs)
+
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> Any:
         """Hand one run to the task runner; return its ``Future`` (or final state)."""

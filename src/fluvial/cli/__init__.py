@@ -14,6 +14,7 @@
     fluvial deployment ls | inspect | run | pause | resume | delete | schedule ...
     fluvial deployment schedule ticks FLOW/NAME     the scheduler's decisions, and why
     fluvial worker start [--pool P] [--limit N] [--run-once]
+    fluvial task serve path.py:task ... [--limit N]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fluvial.cli.run import run
 from fluvial.cli.run_control import cancel, resume
 from fluvial.cli.runs import runs
 from fluvial.cli.schedule_ticks import ticks
+from fluvial.cli.tasks import task
 from fluvial.cli.variables import variable
 from fluvial.cli.worker import worker
 
@@ -72,6 +74,7 @@ main.add_command(deploy)
 main.add_command(init)
 main.add_command(deployment)
 main.add_command(worker)
+main.add_command(task)
 runs.add_command(cancel)
 runs.add_command(resume)
 schedule.add_command(ticks)

@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import EntrypointError
 
@@ -31,6 +31,7 @@ __all__ = [
     "EntrypointError",
     "code_version",
     "is_git_url",
+    "load_task",
     "entrypoint_of",
     "load_flow",
     "resolve_source",
@@ -94,6 +95,18 @@ def load_flow(entrypoint: str, source_dir: Path | None = None) -> Flow:
     """The ``Flow`` object named by ``entrypoint``."""
     from fluvial.flows import Flow
 
+    found: Flow = _load(entrypoint, source_dir, Flow, "flow")
+    return found
+
+
+def load_task(entrypoint: str, source_dir: Path | None = None) -> Any:
+    """The ``Task`` object named by ``entrypoint`` (``path.py:task``)."""
+    from fluvial.tasks import Task
+
+    return _load(entrypoint, source_dir, Task, "task")
+
+
+def _load(entrypoint: str, source_dir: Path | None, kind: type, label: str) -> Any:
     path, attribute = _file_of(entrypoint, source_dir)
     name = path.stem
     spec = importlib.util.spec_from_file_location(name, path)
@@ -109,11 +122,11 @@ def load_flow(entrypoint: str, source_dir: Path | None = None) -> Flow:
 
     cloudpickle.register_pickle_by_value(module)  # process/Dask/Ray workers need not import it
     found = getattr(module, attribute, None)
-    if not isinstance(found, Flow):
-        flows = sorted(k for k, v in vars(module).items() if isinstance(v, Flow))
+    if not isinstance(found, kind):
+        there = sorted(k for k, v in vars(module).items() if isinstance(v, kind))
         raise EntrypointError(
-            f"entrypoint {entrypoint!r}: {path} has no flow named {attribute!r}; "
-            f"flows there: {flows}"
+            f"entrypoint {entrypoint!r}: {path} has no {label} named {attribute!r}; "
+            f"{label}s there: {there}"
         )
     return found
 

@@ -10,6 +10,8 @@ thing once.
   if it was ``Cancelling``.
 * A crashed run of a deployment with ``retries`` left (``attempt <= retries``) is
   scheduled again at once (``AwaitingRetry``), whoever marked it crashed.
+* A task worker that is gone gives its running background task runs back to the
+  queue (``Task.delay``: at least once).
 * A ``Cancelling`` run with no worker whose process on this host is gone becomes
   ``Cancelled``.
 """
@@ -73,7 +75,10 @@ def _reap_workers(conn: Any, now: float, heartbeat_timeout: float,
                       AND state_type IN {_OPEN} AND state_type != 'SCHEDULED'""",
                 (worker_id,),
             ).fetchall()
-            if not gone and not runs:
+            from fluvial.workers._task_queue import requeue_worker
+
+            requeued = requeue_worker(conn, worker_id)  # a task worker's background runs
+            if not gone and not runs and not requeued:
                 continue  # another reaper was first, or it came back
             for run_id, state in runs:
                 if state == "CANCELLING":
