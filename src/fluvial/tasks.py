@@ -44,6 +44,7 @@ from fluvial.runs import TaskRun
 from fluvial.transactions import _current as _transaction
 from fluvial.transactions import note_called, note_submitted
 from fluvial.visualization import active as _visualizing
+from fluvial.worker.arguments import Upstream
 from fluvial.worker.task_engine import retry_delay_jittered, run_task
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
@@ -249,21 +250,35 @@ class Task(Generic[P, R]):
         delay = delays[min(attempt, len(delays)) - 1] if attempt > 0 else delays[0]
         return retry_delay_jittered(delay, self.retry_jitter_factor)
 
-    def render_run_name(self, task_run: TaskRun) -> str:
+    def render_run_name(self, task_run: TaskRun,
+                        parameters: dict[str, Any] | None = None) -> str:
+        """The run's name: Prefect's default ``"{task name}-{8 hex digits of the run id}"``,
+        or ``task_run_name`` (a ``str.format`` template of the parameters, attribute
+        access included, or a callable) rendered with ``parameters`` (the run's own by
+        default). A template over an upstream's result that is not known here (the
+        driver of a process/Dask/Ray run) gives the default name."""
+        default = f"{self.name}-{task_run.id.hex[:8]}"
         template = self.task_run_name
         if template is None:
-            return f"{self.name}-{task_run.id.hex[:8]}"
-        if callable(template):
-            try:
-                takes_params = len(inspect.signature(template).parameters) > 0
-            except (TypeError, ValueError):
-                takes_params = False
-            return str(template(task_run.parameters) if takes_params else template())
+            return default
+        if parameters is None:
+            parameters = task_run.parameters
+        unresolved = any(_holds_upstream(v) for v in parameters.values())
         try:
-            return template.format(**task_run.parameters)
-        except (KeyError, IndexError) as exc:
+            if callable(template):
+                try:
+                    takes_params = len(inspect.signature(template).parameters) > 0
+                except (TypeError, ValueError):
+                    takes_params = False
+                if unresolved and takes_params:
+                    return default
+                return str(template(parameters) if takes_params else template())
+            if unresolved:
+                return default
+            return template.format(**parameters)
+        except (KeyError, IndexError, AttributeError) as exc:
             raise ValueError(f"task {self.name!r}: task_run_name {template!r} refers to "
-                             f"{exc} which is not a parameter") from None
+                             f"{exc} which is not a parameter (or attribute)") from None
 
     def _check_arguments(self, args: tuple, kwargs: dict) -> None:
         sig = self._signature
@@ -414,6 +429,17 @@ class Task(Generic[P, R]):
         bound.__dict__.update(self.__dict__)
         bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
         return bound
+
+
+def _holds_upstream(value: Any) -> bool:
+    """Whether an argument template still holds an upstream marker (a future's place)."""
+    if type(value) is Upstream:
+        return True
+    if type(value) in (list, tuple, set, frozenset):
+        return any(_holds_upstream(v) for v in value)
+    if type(value) is dict:
+        return any(_holds_upstream(v) for v in value.values())
+    return False
 
 
 def _refuse_reserved_parameters(fn: Callable[..., Any]) -> None:

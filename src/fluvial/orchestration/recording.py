@@ -50,6 +50,13 @@ def record_task_run(recorder: Recorder, task_run: TaskRun, state: State) -> None
     known) and how it ended. Written together, the writer inserts the run with its
     final state in one row instead of updating it later."""
     task = task_run.task
-    recorder.task_run_finished(task_run.id, task_run.flow_run_id, task_run._name or task.name,
+    name = task_run._name
+    if name is None and task.task_run_name is not None:
+        try:  # a template: rendered here (the default name is the writer's)
+            name = task_run.name
+        except Exception:  # noqa: BLE001 - a broken template must not lose the record
+            name = None
+    recorder.task_run_finished(task_run.id, task_run.flow_run_id, name or task.name,
                                task.task_key, task_run.tags, state.start_ts,
-                               state.type.value, state.name, state.message, state.ts)
+                               state.type.value, state.name, state.message, state.ts,
+                               name is None)

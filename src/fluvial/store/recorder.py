@@ -188,12 +188,14 @@ class Recorder:
         state_name: str,
         message: str | None,
         ts: float,
+        default_name: bool = False,
     ) -> None:
         """A settled task run in one event: its creation, when it started running (if
-        known) and its final state — one append instead of three."""
+        known) and its final state — one append instead of three. With ``default_name``,
+        ``name`` is the task's and the writer names the run ``"{name}-{8 hex of id}"``."""
         q = self._queue
         q.append((TASK_RUN_DONE, id, flow_run_id, name, task_key, tags, start_ts, type,
-                  state_name, message, ts))
+                  state_name, message, ts, default_name))
         if len(q) == self._wake_at:
             self._wake.set()
 

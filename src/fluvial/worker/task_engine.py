@@ -28,7 +28,7 @@ from fluvial.context import TaskRunContext, _flow_run, _task_run
 from fluvial.exceptions import TaskTimeoutError, UpstreamTaskError
 from fluvial.futures import Future
 from fluvial.logging import print_as_log
-from fluvial.runs import TaskRun
+from fluvial.runs import TaskRun, bind_parameters
 from fluvial.states import State, StateType
 from fluvial.worker import caching
 from fluvial.worker.arguments import resolve_call
@@ -67,6 +67,10 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
         else:
             values = [s.result() for s in upstream_states[:n_data]]
         args, kwargs = resolve_call(args, kwargs, values)
+        if task_run._name is None and task_run.task.task_run_name is not None:
+            # a template over upstream results is rendered with them, as Prefect does
+            task_run._name = task_run.task.render_run_name(
+                task_run, bind_parameters(task_run.task.fn, args, kwargs))
 
     task = task_run.task
     started = time.time()

@@ -46,8 +46,10 @@ STATE = 2  # (STATE, run_id, type, name, message, ts, result_location)
 LOG = 3  # (LOG, run_id, level, message, ts)
 HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
 # A settled task run in one event: (TASK_RUN_DONE, id, flow_run_id, name, task_key, tags,
-# start_ts or None, state type, state name, message, end_ts) — a TASK_RUN, a RUNNING
-# state (when start_ts is known) and the final state, in one tuple on the hot path.
+# start_ts or None, state type, state name, message, end_ts[, default_name]) — a TASK_RUN, a
+# RUNNING state (when start_ts is known) and the final state, in one tuple on the hot
+# path. With default_name true, ``name`` is the task's name and the run's name is
+# Prefect's default ``"{name}-{first 8 hex digits of the id}"``, made here, off the hot path.
 TASK_RUN_DONE = 5
 # An emitted event: (EVENT, id, event name, occurred, resource, related, payload, follows);
 # resource a dict, related a list of dicts, payload a dict; received is the commit time.
@@ -142,8 +144,11 @@ def _expand(events: Iterable[tuple]) -> Iterable[tuple]:
             yield event
             continue
         try:
-            _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, end = event
-        except ValueError:
+            _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, end, \
+                *default_name = event
+            if default_name and default_name[0]:
+                name = f"{name}-{getattr(run_id, 'hex', str(run_id).replace('-', ''))[:8]}"
+        except (ValueError, IndexError):
             yield event  # malformed: the loop reports and skips it
             continue
         yield (TASK_RUN, run_id, flow_run_id, name, task_key, tags,
