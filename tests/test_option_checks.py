@@ -115,13 +115,14 @@ def test_good_options_still_accepted() -> None:
     assert flow(timeout_seconds=3, result_serializer="cloudpickle")(_work).timeout_seconds == 3
 
 
-@dataclass(frozen=True)
+@dataclass
 class RawKey(CachePolicy):
     """A policy that hands back its key as it is (as a user-written policy may)."""
 
     key: str = ""
 
-    def compute_key(self, task: Any, task_run: Any, inputs: dict[str, Any]) -> str | None:
+    def compute_key(self, task_ctx: Any, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         return self.key
 
 
