@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial.cli._terminal import safe as _safe_text
+
 __all__ = ["output_option", "print_json", "print_table", "safe", "timestamp"]
 
 output_option = click.option(
@@ -25,13 +27,9 @@ output_option = click.option(
 
 
 def safe(value: Any) -> Text:
-    """``value`` as plain text with control characters shown escaped (``\\x1b``)."""
-    text = "-" if value is None else str(value)
-    escaped = "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
-    return Text(escaped)
+    """``value`` as plain text with control characters shown escaped (``\\x1b``): the
+    one escaping helper, :func:`fluvial.cli._terminal.safe`, in a rich ``Text``."""
+    return Text(_safe_text("-" if value is None else value))
 
 
 def timestamp(ts: float | None) -> str:

@@ -4,34 +4,39 @@ The record is shared (a team's PostgreSQL database, a home another user can writ
 so names, log lines, messages, parameters and tags may hold escape sequences: OSC
 (window titles, hyperlinks, clipboard writes), CSI (clear screen, cursor moves,
 colours), a carriage return that overwrites a line. Every command prints such text
-through :func:`safe`, which shows each control character as a visible escape
-(``\\x1b``, ``\\r``, ``\\u202e``) instead of sending it to the terminal. Replaced: C0
-controls, DEL, C1 controls (``\\x9b`` is a one-byte CSI), and the Unicode bidirectional
-overrides and isolates that reorder what is displayed.
+through :func:`safe` — the one helper for it (``fluvial.cli._output.safe`` wraps it in
+a rich ``Text``) — which shows each character that is not printable as a visible escape
+(``\\x1b``, ``\\r``, ``\\u202e``) instead of sending it to the terminal: C0 and C1
+controls (``\\x9b`` is a one-byte CSI), DEL, the bidirectional overrides and isolates
+that reorder what is displayed, zero-width and line/paragraph separators.
 """
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["safe"]
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_INLINE_KEEP_LINES = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _escape_line(text: str) -> str:
+    if text.isprintable():  # the common case, checked in C
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
 
 
 def safe(value: object, *, lines: bool = False) -> str:
-    """``str(value)`` with every control character shown as an escape.
+    """``str(value)`` with every character that is not printable shown as an escape.
 
     ``lines=True`` keeps newlines and tabs (multi-line log messages and tracebacks);
     otherwise they are escaped too, so one value stays on one line.
     """
     text = value if isinstance(value, str) else str(value)
-    pattern = _UNSAFE_INLINE_KEEP_LINES if lines else _UNSAFE
-    return pattern.sub(_visible, text)
+    if not lines:
+        return _escape_line(text)
+    return "\n".join("\t".join(_escape_line(part) for part in line.split("\t"))
+                     for line in text.split("\n"))
