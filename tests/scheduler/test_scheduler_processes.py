@@ -75,3 +75,23 @@ def test_scheduler_benchmark_smoke() -> None:
     assert out.returncode == 0, out.stderr
     [result] = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["runs"] == result["expected"] == 50 and result["duplicates"] == 0
+
+
+def test_standalone_scheduler_once(conn: Any, add_deployment: AddDeployment) -> None:
+    """``python -m fluvial.scheduler --once --list-runs``: one tick on the wall clock."""
+    import time
+
+    dep = add_deployment([Interval(timedelta(hours=1))], next_fire_time=None)
+    first = subprocess.run([sys.executable, "-m", "fluvial.scheduler", "--once"],
+                           capture_output=True, text=True, timeout=60, env=env_for_subprocess())
+    assert first.returncode == 0, first.stderr
+    nxt = conn.execute("SELECT next_fire_time FROM deployment_schedules").fetchone()[0]
+    assert time.time() < nxt <= time.time() + 3600  # started at its next fire time
+    conn.execute("UPDATE deployment_schedules SET next_fire_time = ?", (nxt - 3600,))
+    out = subprocess.run([sys.executable, "-m", "fluvial.scheduler", "--once", "--list-runs"],
+                         capture_output=True, text=True, timeout=60, env=env_for_subprocess())
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    [run_id] = report["run_ids"]
+    assert conn.execute("SELECT deployment_id, scheduled_start_time FROM flow_runs "
+                        "WHERE id = ?", (run_id,)).fetchone() == (dep, nxt - 3600)
