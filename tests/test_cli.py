@@ -113,3 +113,28 @@ def test_concurrency_limit_commands(cli):
 def test_help_everywhere(cli, args):
     out = cli(*args, "--help")
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+KWARGS_FLOW = '''
+import os
+from fluvial import flow
+
+@flow
+def kw(x, **extra):
+    marker = os.path.join(os.environ["MARK_DIR"], "kw-tried")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first attempt")
+    return x, extra
+'''
+
+
+def test_retry_passes_a_flows_var_keyword_arguments_flat(cli, tmp_path: Path):
+    script = tmp_path / "kwflow.py"
+    script.write_text(KWARGS_FLOW)
+    failed = cli("run", f"{script}:kw", "--param", "x=1", "--param", "foo=2")
+    assert failed.returncode == 1 and "first attempt" in failed.stderr
+    run_id = _first_id(cli("runs", "ls", "--state", "failed").stdout)
+    retried = cli("runs", "retry", run_id)
+    assert retried.returncode == 0, retried.stderr
+    assert "(1, {'foo': 2})" in retried.stdout

@@ -179,3 +179,13 @@ def test_wait_for_on_a_subflow_call(runner):
     assert isinstance(blocked, State) and blocked.name == "NotReady"
     assert "bad_task" in blocked.message and "upstream of a subflow" in blocked.message
     assert tolerant == "child ran 3"
+
+
+def test_call_arguments_replays_recorded_parameters():
+    from fluvial.orchestration.parameters import call_arguments
+
+    def fn(a, *rest, b=1, **extra):
+        return a, rest, b, extra
+
+    args, kwargs = call_arguments(fn, {"a": 1, "rest": (2,), "extra": {"c": 3}, "d": 4})
+    assert fn(*args, **kwargs) == (1, (2,), 1, {"c": 3, "d": 4})

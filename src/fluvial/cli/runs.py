@@ -357,5 +357,8 @@ def retry(run_id: str) -> None:
     flow_obj = find_flow(inputs.source_file, inputs.function_name, inputs.flow_name,
                          inputs.module_name)
     with resuming(inputs.lineage_id):
-        state = flow_obj(**inputs.parameters, return_state=True)
+        from fluvial.orchestration.parameters import call_arguments
+
+        args, kwargs = call_arguments(flow_obj.fn, inputs.parameters)  # *args/**kwargs flat
+        state = flow_obj(*args, **kwargs, return_state=True)
     report(state)

@@ -18,7 +18,7 @@ from typing import Any
 
 from fluvial.exceptions import ParameterBindError, ParameterTypeError, SignatureMismatchError
 
-__all__ = ["UNBOUND", "ParameterValidator", "parameters_to_args_kwargs"]
+__all__ = ["UNBOUND", "ParameterValidator", "call_arguments", "parameters_to_args_kwargs"]
 
 UNBOUND: Any = object()  # a flow not bound to an instance or class
 
@@ -29,6 +29,18 @@ def parameters_to_args_kwargs(fn: Callable[..., Any],
     ``*args``/``**kwargs`` under their own names); ``SignatureMismatchError`` for a name
     the function does not take."""
     return _to_call(inspect.signature(fn), parameters)
+
+
+def call_arguments(fn: Callable[..., Any],
+                   parameters: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` to call ``fn`` again with recorded or stored ``parameters``: as
+    ``parameters_to_args_kwargs``, but a name the signature lacks is passed as a keyword
+    (for a function with ``**kwargs``, or to get the usual binding error)."""
+    signature = inspect.signature(fn)
+    known = {k: v for k, v in parameters.items() if k in signature.parameters}
+    args, kwargs = _to_call(signature, known)
+    kwargs.update((k, v) for k, v in parameters.items() if k not in known)
+    return args, kwargs
 
 
 def _to_call(signature: inspect.Signature,

@@ -116,6 +116,7 @@ def run(run_id: str) -> int:
         id=uuid.UUID(run_id), name=info["name"], tags=frozenset(json.loads(info["tags"] or "[]")),
         scheduled_start_time=info["scheduled"], deployment=deployment))
     from fluvial.exceptions import ParameterTypeError
+    from fluvial.orchestration.parameters import call_arguments
     from fluvial.runtime.deployment import DeploymentInfo, running_deployment
 
     announced = contextlib.nullcontext() if deployment is None else running_deployment(
@@ -123,7 +124,8 @@ def run(run_id: str) -> int:
                        version=deployment["version"], parameters=deployment["parameters"]))
     try:
         with announced:
-            result = flow(**parameters, return_state=True)
+            args, kwargs = call_arguments(flow.fn, parameters)  # *args/**kwargs flat
+            result = flow(*args, **kwargs, return_state=True)
             state = asyncio.run(result) if asyncio.iscoroutine(result) else result
     except ParameterTypeError as exc:
         _fail(run_id, str(exc))
