@@ -113,7 +113,8 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
         state = _interrupted(flow_run, exc, recorder)
         state.run_id = flow_run.id
         flow_run.state = state
-        record_flow_state(recorder, flow_run, state)
+        if not state.is_cancelled():  # a cancelled run: its canceller records Cancelled
+            record_flow_state(recorder, flow_run, state)  # once the process is gone
         hooks = final_hooks(flow, state)
         if hooks:
             call_hooks(hooks, flow, flow_run, state)
@@ -138,7 +139,8 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
 def _interrupted(flow_run: FlowRun, exc: BaseException, recorder: Recorder | None) -> State:
     """The state of a flow run stopped by a ``BaseException``: ``Cancelled`` when the run
     record says it was being cancelled (``fluvial runs cancel`` marks it ``Cancelling``
-    before it signals the process), ``Crashed`` otherwise."""
+    before it signals the process, and records ``Cancelled`` when the process is gone),
+    ``Crashed`` otherwise."""
     if recorder is not None:
         try:
             from fluvial.store import queries
