@@ -35,13 +35,15 @@ def test_unknown_attribute_is_an_attribute_error():
     ("module", "names"),
     [
         ("fluvial", ["flow", "task", "unmapped", "tags", "get_run_logger", "concurrency"]),
-        ("fluvial.futures", ["wait", "as_completed", "PrefectFuture", "Future"]),
+        ("fluvial.futures", ["wait", "as_completed", "PrefectFuture", "Future",
+                             "PrefectFutureList", "resolve_futures_to_results",
+                             "resolve_futures_to_states"]),
         ("fluvial.runners", ["ThreadPoolTaskRunner", "ProcessPoolTaskRunner", "TaskRunner"]),
         ("fluvial.task_runners", ["ThreadPoolTaskRunner", "ProcessPoolTaskRunner"]),
         ("fluvial.tasks", ["exponential_backoff", "task_input_hash", "Task", "task"]),
         ("fluvial.states", ["State", "StateType", "Completed", "Failed", "Crashed", "Cached",
                             "Retrying", "TimedOut", "NotReady", "Cancelled", "Pending",
-                            "Running", "Scheduled", "Paused"]),
+                            "Running", "Scheduled", "Paused", "StateGroup"]),
         ("fluvial.context", ["FlowRunContext", "TaskRunContext", "get_run_context"]),
         ("fluvial.annotations", ["unmapped", "quote", "opaque", "allow_failure"]),
         ("fluvial.utilities.annotations", ["unmapped", "quote", "opaque", "allow_failure",
@@ -50,7 +52,9 @@ def test_unknown_attribute_is_an_attribute_error():
         ("fluvial.cache_policies", ["INPUTS", "TASK_SOURCE", "DEFAULT", "NO_CACHE"]),
         ("fluvial.logging", ["get_run_logger", "disable_run_logger"]),
         ("fluvial.flows", ["Flow", "flow"]),
-        ("fluvial.exceptions", ["ParameterTypeError", "MissingContextError"]),
+        ("fluvial.exceptions", ["ParameterTypeError", "MissingContextError", "InvalidNameError",
+                                "ReservedArgumentError", "ParameterBindError",
+                                "SignatureMismatchError"]),
     ],
 )
 def test_prefect_compatible_import_paths(module, names):

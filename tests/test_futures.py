@@ -344,3 +344,44 @@ def test_wait_for_upstream_failure_is_not_ready():
     with pytest.raises(Exception, match="fails"):
         seen["state"].result()
     assert ran == []
+
+
+def test_resolve_futures_to_states_and_results():
+    from fluvial.futures import (
+        PrefectFutureList,
+        resolve_futures_to_results,
+        resolve_futures_to_states,
+    )
+    from fluvial.states import State
+
+    assert PrefectFutureList is FutureList
+
+    @task
+    def value(x):
+        return x
+
+    @flow
+    def resolves():
+        futures = {"a": value.submit(1), "many": [value.submit(2), (value.submit(3),)]}
+        states = resolve_futures_to_states(futures)
+        results = resolve_futures_to_results(futures)
+        mapped = resolve_futures_to_states(value.map([4, 5]))
+        return states, results, mapped
+
+    states, results, mapped = resolves()
+    assert isinstance(states["a"], State) and states["a"].result() == 1
+    assert isinstance(states["many"][1], tuple) and states["many"][1][0].result() == 3
+    assert results == {"a": 1, "many": [2, (3,)]}
+    assert type(mapped) is list and [s.result() for s in mapped] == [4, 5]
+    assert resolve_futures_to_results("plain") == "plain"
+
+
+def test_resolve_futures_to_results_raises_a_failure():
+    from fluvial.futures import resolve_futures_to_results
+
+    @flow
+    def raises():
+        return resolve_futures_to_results([fails.submit("resolved failure")])
+
+    with pytest.raises(ValueError, match="resolved failure"):
+        raises()

@@ -200,3 +200,35 @@ def test_completed_state_pickle_round_trip():
     assert (copy.type, copy.name, copy.message, copy.result()) == (
         StateType.COMPLETED, "Cached", "hit", {"k": [1, 2]})
     assert copy.timestamp == state.timestamp
+
+
+def test_state_group_counts_as_prefect_does():
+    from fluvial.states import Cancelled, Completed, Crashed, Failed, Pending, StateGroup
+
+    group = StateGroup([Completed(), Failed(), Crashed(), Pending()])
+    assert group.total_count == 4 and group.fail_count == 2
+    assert group.any_failed() and not group.all_completed() and not group.any_cancelled()
+    assert not group.all_final() and group.not_final_count == 1
+    assert group.counts_message() == (
+        "total=4, not_final=1, 'COMPLETED'=1, 'FAILED'=1, 'CRASHED'=1, 'PENDING'=1")
+    assert repr(group).startswith("StateGroup<total=4")
+    assert StateGroup([Completed(), Completed()]).all_completed()
+    assert StateGroup([Completed(), Cancelled()]).any_cancelled()
+
+
+def test_a_failed_state_of_states_raises_the_first_failure():
+    from fluvial.states import Completed, Failed, StateType, return_value_to_state
+
+    inner = Failed(ValueError("inner"))
+    inner.run_id = "run"
+    done = Completed(1)
+    done.run_id = "run"
+    state = return_value_to_state([done, inner])
+    assert state.type is StateType.FAILED and state.message == "1/2 states failed."
+    with pytest.raises(ValueError, match="inner"):
+        state.result()
+    assert state.result(raise_on_failure=False) == [done, inner]
+    hand_made = Completed(message="mine", data=3)
+    assert return_value_to_state(hand_made) is hand_made
+    assert return_value_to_state(("bar", inner)).is_completed()  # values mixed with states
+    assert return_value_to_state([]).is_completed()

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -297,11 +298,7 @@ class StateGroup:
 
     def __init__(self, states: Iterable[State]) -> None:
         self.states = list(states)
-        self.type_counts: dict[StateType, int] = {}
-        self.name_counts: dict[str, int] = {}
-        for state in self.states:
-            self.type_counts[state.type] = self.type_counts.get(state.type, 0) + 1
-            self.name_counts[state.name] = self.name_counts.get(state.name, 0) + 1
+        self.type_counts: Counter[StateType] = Counter(state.type for state in self.states)
 
     @property
     def total_count(self) -> int:
@@ -344,8 +341,12 @@ class StateGroup:
         return self.final_count == self.total_count
 
     def counts_message(self) -> str:
-        counts = [f"'{t.value}'={n}" for t, n in self.type_counts.items()]
-        return f"total={self.total_count} {{{', '.join(counts)}}}"
+        """``"total=3, not_final=1, 'COMPLETED'=1, 'FAILED'=1"``, as Prefect words it."""
+        messages = [f"total={self.total_count}"]
+        if self.not_final_count:
+            messages.append(f"not_final={self.not_final_count}")
+        messages += [f"{t.value!r}={n}" for t, n in self.type_counts.items() if n]
+        return ", ".join(messages)
 
     def __repr__(self) -> str:
         return f"StateGroup<{self.counts_message()}>"
