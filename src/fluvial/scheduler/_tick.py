@@ -58,22 +58,23 @@ FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _FINAL_SQL = ", ".join(f"'{t}'" for t in FINAL_STATE_TYPES)
 
 _DUE = """
-SELECT s.id, s.deployment_id, s.slug, s.schedule, s.next_fire_time
+SELECT s.id, s.deployment_id, s.slug, s.schedule, s.next_fire_time,
+       d.flow_name, d.parameters, d.tags, d.work_pool
 FROM deployment_schedules s JOIN deployments d ON d.id = s.deployment_id
 WHERE s.active = 1 AND d.paused = 0
   AND (s.next_fire_time IS NULL OR s.next_fire_time <= ?)
 """
-_DEPLOYMENT = "SELECT flow_name, parameters, tags, work_pool FROM deployments WHERE id = ?"
 _ACTIVE_RUN = f"""
 SELECT id, state_type FROM flow_runs
 WHERE deployment_id = ?1 AND state_type NOT IN ({_FINAL_SQL})
   AND (state_type <> 'SCHEDULED' OR scheduled_start_time <= ?2)
 LIMIT 1
 """
-_CAS = "UPDATE deployment_schedules SET next_fire_time = ? WHERE id = ? AND next_fire_time = ?"
+# last_fired_time: the newest fire time this decision creates a run for (if any)
+_CAS = ("UPDATE deployment_schedules SET next_fire_time = ?, "
+        "last_fired_time = coalesce(?, last_fired_time) WHERE id = ? AND next_fire_time = ?")
 _CAS_NULL = ("UPDATE deployment_schedules SET next_fire_time = ? "
              "WHERE id = ? AND next_fire_time IS NULL")
-_FIRED = "UPDATE deployment_schedules SET last_fired_time = ? WHERE id = ?"
 _INSERT_RUN = """
 INSERT INTO flow_runs (id, name, flow_name, parameters, tags, created, state_type, state_name,
     state_ts, deployment_id, idempotency_key, scheduled_start_time, work_pool, job_parameters,
@@ -172,15 +173,27 @@ def _prune_ticks(conn: Any, now_ts: float) -> None:
                      (now_ts - TICK_RETENTION_S,))
 
 
+@dataclass
+class _Writes:
+    """Rows a batch writes with one ``executemany`` each, once its schedules are decided."""
+
+    states: list[tuple[Any, ...]] = field(default_factory=list)
+    ticks: list[tuple[Any, ...]] = field(default_factory=list)
+
+
 def _handle_batch(conn: Any, rows: Sequence[Any], now_ts: float, summary: TickSummary) -> None:
     from fluvial.store.connection import transaction
 
     now = _as_datetime(now_ts)
     local = TickSummary()
     with transaction(conn):
-        deployments: dict[str, Any] = {}
+        writes = _Writes()
         for row in rows:
-            _handle_schedule(conn, row, now, now_ts, deployments, local)
+            _handle_schedule(conn, row, now, now_ts, writes, local)
+        if writes.states:
+            conn.executemany(_INSERT_STATE, writes.states)
+        if writes.ticks:
+            conn.executemany(_INSERT_TICK, writes.ticks)
     # only counted once committed: a rolled-back batch created nothing
     summary.handled += local.handled
     summary.created += local.created
@@ -191,15 +204,15 @@ def _handle_batch(conn: Any, rows: Sequence[Any], now_ts: float, summary: TickSu
 
 
 def _handle_schedule(conn: Any, row: Sequence[Any], now: datetime, now_ts: float,
-                     deployments: dict[str, Any], summary: TickSummary) -> None:
-    schedule_id, deployment_id, slug, body, stored = row
+                     writes: _Writes, summary: TickSummary) -> None:
+    schedule_id, deployment_id, slug, body, stored, *deployment = row
     try:
         schedule = _schedule(body)
     except (ValueError, TypeError) as exc:
         # a schedule this fluvial cannot read: say so once, and stop looking at it
         if _cas(conn, schedule_id, stored, ENDED.timestamp()):
-            conn.execute(_INSERT_TICK, (deployment_id, slug, stored, now_ts, "skipped",
-                                        f"the schedule cannot be read: {exc}", None))
+            writes.ticks.append((deployment_id, slug, stored, now_ts, "skipped",
+                                 f"the schedule cannot be read: {exc}", None))
         return
     if stored is None:  # a new or reset schedule starts at its first fire time after now
         if _cas(conn, schedule_id, None, first_fire_time(schedule, now).timestamp()):
@@ -220,24 +233,22 @@ def _handle_schedule(conn: Any, row: Sequence[Any], now: datetime, now_ts: float
         summary.handled += 1  # held, or nothing due after all: nothing to write
         summary.held += decided.held is not None
         return
-    if not _cas(conn, schedule_id, stored, decided.next_fire_time.timestamp()):
+    creates = [d.fire_time.timestamp() for d in decided.decisions if d.outcome == CREATE]
+    if not _cas(conn, schedule_id, stored, decided.next_fire_time.timestamp(),
+                max(creates, default=None)):
         return  # another scheduler decided it
     summary.handled += 1
     summary.held += decided.held is not None
-    last_fired = None
     for decision in decided.decisions:
         fire_ts = decision.fire_time.timestamp()
         outcome, reason, run_id = decision.outcome, decision.reason, None
         if outcome == CREATE:
             key = idempotency_key(deployment_id, slug, decision.fire_time)
-            dep = deployments.get(deployment_id)
-            if dep is None:
-                dep = deployments[deployment_id] = conn.execute(
-                    _DEPLOYMENT, (deployment_id,)).fetchone()
-            run_id, created = _create_run(conn, dep, deployment_id, schedule, key, fire_ts, now_ts)
+            run_id, created = _create_run(conn, deployment, deployment_id, schedule, key,
+                                          fire_ts, now_ts)
             if created and run_id is not None:
                 summary.created.append(run_id)
-                last_fired = fire_ts
+                writes.states.append((run_id, f"scheduled by {slug}", now_ts))
             else:
                 outcome = DUPLICATE
                 reason = f"a run with key {key!r} exists already; not created again"
@@ -246,24 +257,22 @@ def _handle_schedule(conn: Any, row: Sequence[Any], now: datetime, now_ts: float
             summary.skipped += 1
         else:
             summary.cancelled_late += 1
-        conn.execute(_INSERT_TICK, (deployment_id, slug, fire_ts, now_ts, outcome, reason,
-                                    run_id))
-    if last_fired is not None:
-        conn.execute(_FIRED, (last_fired, schedule_id))
+        writes.ticks.append((deployment_id, slug, fire_ts, now_ts, outcome, reason, run_id))
 
 
-def _cas(conn: Any, schedule_id: str, old: float | None, new: float) -> bool:
+def _cas(conn: Any, schedule_id: str, old: float | None, new: float,
+         fired: float | None = None) -> bool:
     if old is None:
         return bool(conn.execute(_CAS_NULL, (new, schedule_id)).rowcount)
-    return bool(conn.execute(_CAS, (new, schedule_id, old)).rowcount)
+    return bool(conn.execute(_CAS, (new, fired, schedule_id, old)).rowcount)
 
 
-def _create_run(conn: Any, dep: Sequence[Any] | None, deployment_id: str, schedule: Schedule,
+def _create_run(conn: Any, deployment: Sequence[Any], deployment_id: str, schedule: Schedule,
                 key: str, fire_ts: float, now_ts: float) -> tuple[str | None, bool]:
     """Insert the fire time's SCHEDULED run; (its id, True), or (the existing run's id, False)."""
     from fluvial.orchestration.flow_engine import generate_run_name
 
-    flow_name, parameters, tags, work_pool = dep if dep is not None else (None, None, None, None)
+    flow_name, parameters, tags, work_pool = deployment
     merged = {**json.loads(parameters or "{}"), **schedule.parameters}
     body = json.dumps(merged, default=repr)
     run_id = str(uuid.uuid4())
@@ -274,5 +283,4 @@ def _create_run(conn: Any, dep: Sequence[Any] | None, deployment_id: str, schedu
     if not inserted:
         existing = conn.execute(_EXISTING_RUN, (key,)).fetchone()
         return (existing[0] if existing else None), False
-    conn.execute(_INSERT_STATE, (run_id, f"scheduled by {schedule.derived_slug}", now_ts))
     return run_id, True
