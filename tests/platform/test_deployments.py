@@ -293,3 +293,33 @@ def test_flow_deploy_and_fluvial_serve_arguments(project, capsys) -> None:
         fluvial.serve()
     with pytest.raises(TypeError, match="to_deployment"):
         fluvial.serve("add/pooled")
+
+
+def test_run_deployment_inside_a_flow_inherits_tags_and_parent(backend, project) -> None:
+    from fluvial import flow, tags, task
+
+    deploy_entrypoint("flows.py:add", "child", source=project, parameters={"a": 1})
+
+    @task
+    def trigger() -> str:
+        return str(run_deployment("add/child", timeout=0).id)
+
+    @flow
+    def parent() -> tuple[str, str]:
+        with tags("nightly"):
+            direct = str(run_deployment("add/child", timeout=0).id)
+            from_task = trigger()
+        return direct, from_task
+
+    direct, from_task = parent()
+    assert read_flow_run(direct).tags == ("nightly",)
+    from fluvial.deployments._records import connection
+
+    with connection() as conn:
+        parent_task = conn.execute("SELECT parent_task_run_id FROM flow_runs WHERE id = ?",
+                                   (from_task,)).fetchone()[0]
+        alone = conn.execute("SELECT parent_task_run_id FROM flow_runs WHERE id = ?",
+                             (direct,)).fetchone()[0]
+    assert parent_task is not None and alone is None
+    outside = run_deployment("add/child", timeout=0, as_subflow=False)
+    assert outside.tags == ()

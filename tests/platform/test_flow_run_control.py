@@ -189,3 +189,45 @@ def test_serve_runs_its_deployments_runs_in_its_own_process(backend, tmp_path: P
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Serving 'served/svc'" in out
+
+
+PROCESS_FLOW = """
+from fluvial import flow, task
+from fluvial.runners import ProcessPoolTaskRunner
+
+
+@task
+def cube(x: int) -> int:
+    return x ** 3
+
+
+@flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+def cubes(n: int = 4) -> int:
+    return sum(cube.map(range(n)).result())
+"""
+
+
+def test_watch_follows_a_run_its_worker_runs_with_its_own_task_runner(project: Path) -> None:
+    """``deployment run --watch`` prints the states and exits 0 when it completes; the
+    flow's process pool runs inside the worker's flow process."""
+    (project / "process_flows.py").write_text(textwrap.dedent(PROCESS_FLOW))
+    deploy_entrypoint("process_flows.py:cubes", "pool", source=project)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "fluvial.cli", "worker", "start", "--max-runs", "1"],
+        env=env_for_children(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        watched = subprocess.run(
+            [sys.executable, "-m", "fluvial.cli", "deployment", "run", "cubes/pool",
+             "--param", "n=5", "--watch", "--timeout", "120"],
+            env=env_for_children(), capture_output=True, text=True, timeout=180)
+    finally:
+        out, _ = worker.communicate(timeout=120)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert "Completed" in watched.stdout and "Created flow run" in watched.stdout
+    from fluvial.deployments._records import connection
+
+    with connection() as conn:
+        rows = conn.execute("SELECT state_type, count(*) FROM task_runs GROUP BY state_type"
+                            ).fetchall()
+    assert rows == [("COMPLETED", 5)]
+    assert worker.returncode == 0, out
