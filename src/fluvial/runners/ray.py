@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
+from fluvial.runners._by_value import ship_by_value
 from fluvial.runners._ray_local import init_ray
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
@@ -52,6 +53,14 @@ _remote_options: ContextVar[Mapping[str, Any]] = ContextVar(
 
 def _ray() -> Any:
     return require_extra("ray", "RayTaskRunner", "ray")
+
+
+def _picklers() -> tuple[Any, ...]:
+    """cloudpickle and Ray's vendored copy of it (Ray exports functions with its own)."""
+    import cloudpickle
+    from ray import cloudpickle as ray_cloudpickle
+
+    return (cloudpickle, ray_cloudpickle)
 
 
 @contextlib.contextmanager
@@ -140,9 +149,23 @@ class RayTaskRunner(RemoteTaskRunner):
         key = (id(task), tuple(sorted(options.items())))
         entry = self._remotes.get(key)
         if entry is None:
-            remote = _ray().remote(_entry_for(task)).options(
-                name=task.name, num_returns=2, max_retries=task.retries,
-                retry_exceptions=False, **options)
+            # user code the workers cannot import travels by value (a script's folder,
+            # a test directory: on the driver's sys.path only)
+            ship_by_value(task.fn, *getattr(task, "on_completion_hooks", ()),
+                          *getattr(task, "on_failure_hooks", ()),
+                          *getattr(task, "on_running_hooks", ()),
+                          picklers=_picklers())
+            at_decoration = {k: v for k, v in options.items() if k in _REMOTE_ONLY}
+            per_call = {k: v for k, v in options.items() if k not in _REMOTE_ONLY}
+            try:
+                remote = _ray().remote(**at_decoration)(_entry_for(task)) if at_decoration \
+                    else _ray().remote(_entry_for(task))
+                remote = remote.options(name=task.name, num_returns=2,
+                                        max_retries=task.retries, retry_exceptions=False,
+                                        **per_call)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"task {task.name!r}: Ray refused remote_options "
+                                 f"{dict(options)}: {exc}") from exc
             entry = self._remotes[key] = (task, remote)
         return entry[1]
 
@@ -221,6 +244,8 @@ class _StatusWatcher:
                 future._complete(_from_status(status))
 
 
+# options Ray takes only in @ray.remote(...), not in .options(...)
+_REMOTE_ONLY = frozenset({"max_calls"})
 _WATCH_INTERVAL = 0.01  # seconds: how long one ray.wait may gather completions
 _WATCH_WINDOW = 512  # pending runs one ray.wait looks at (the oldest ones)
 

@@ -19,7 +19,7 @@ import cloudpickle
 
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
-from fluvial.orchestration.admission import Admission, guarded
+from fluvial.orchestration.admission import Admission, dispatch_failed, guarded
 from fluvial.runners.base import TaskRunner, when_settled
 from fluvial.states import Crashed, Failed, State, StateType
 from fluvial.worker.arguments import ATOMIC as _ATOMIC
@@ -298,7 +298,13 @@ class RemoteTaskRunner(TaskRunner):
             else:
                 now.append((submission, future))
         if now:
-            self._launch(now, options)
+            try:
+                self._launch(now, options)
+            except Exception as exc:  # e.g. options the backend refuses: no run may hang
+                for _, future in now:
+                    if future.backend_ref is None:
+                        dispatch_failed(future, exc)
+                raise
         return futures
 
     def _launched_here(self, upstream: Future) -> bool:
