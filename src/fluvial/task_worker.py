@@ -62,7 +62,7 @@ class TaskWorker:
         self._stop.set()
 
     def start(self) -> None:
-        from fluvial.store.connection import open_database, transaction
+        from fluvial.store.connection import database_errors, open_database, transaction
 
         conn = open_database()
         restore = self._install_signals()
@@ -78,7 +78,13 @@ class TaskWorker:
         logger.info("Task worker %s serving %s", self.id, names)
         try:
             while True:
-                self._poll(conn, pool)
+                try:
+                    self._poll(conn, pool)
+                except database_errors() as exc:  # locked too long, a lost connection
+                    logger.warning("Task worker %s: poll failed (%s); trying again", self.id, exc)
+                    if getattr(conn, "broken", False):
+                        conn = _reconnect(conn)
+                    self._stop.wait(min(5.0, self.poll_interval * 4))
                 if self.run_once and not self._running:
                     break
                 if self._stop.is_set():
@@ -148,6 +154,20 @@ class TaskWorker:
             state = Crashed(exc) if exc is not None else future.result()
             finish_task_run(conn, run_id, state)
             self.finished += 1
+
+
+def _reconnect(conn: Any) -> Any:
+    from fluvial.store.connection import open_database
+
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - it is gone already
+        pass
+    try:
+        return open_database()
+    except Exception as exc:  # noqa: BLE001 - the next poll tries again
+        logger.warning("Task worker: cannot reconnect (%s)", exc)
+        return conn
 
 
 def serve(*tasks: Any, limit: int | None = 10, **options: Any) -> None:

@@ -270,3 +270,27 @@ def _interval(seconds: float) -> Any:
     from fluvial.schedules import Interval
 
     return Interval(seconds)
+
+
+def test_a_worker_survives_losing_its_postgresql_connection(pg_server, project, monkeypatch):
+    import fluvial.store as store
+
+    monkeypatch.setenv("FLUVIAL_DATABASE_URL", pg_server.create_database())
+    store._reset_for_tests()
+    deploy_entrypoint("flows.py:add", "resilient", source=project, parameters={"a": 1})
+    worker = start_worker()
+    try:
+        with connection() as conn:
+            wait_until(lambda: conn.execute("SELECT count(*) FROM workers").fetchone()[0],
+                       what="the worker to register")
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'fluvial' AND pid <> pg_backend_pid()").fetchone()[0]
+        assert killed >= 1
+        run = run_deployment("add/resilient", timeout=120)
+        assert run.state_type == "COMPLETED"
+        assert worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out

@@ -124,7 +124,7 @@ class Worker:
             self._register()
             logger.info("Worker %s (%s) polling pool %r", self.name, self.id, self.pool)
             while True:
-                self.poll()
+                self._guarded_poll()
                 if self.run_once:
                     self._drain()
                     break
@@ -140,6 +140,27 @@ class Worker:
             self._drop_spare()
             self._conn.close()
             self._conn = None
+
+    def _guarded_poll(self) -> None:
+        """One poll; a database error (locked too long, a lost PostgreSQL connection) is
+        logged and the next poll tries again, on a new connection if this one broke: the
+        flows already running go on."""
+        from fluvial.store.connection import database_errors, open_database
+
+        try:
+            self.poll()
+        except database_errors() as exc:
+            logger.warning("Worker %s: poll failed (%s); trying again", self.name, exc)
+            if getattr(self._conn, "broken", False):
+                try:
+                    self._conn.close()
+                except Exception:  # noqa: BLE001 - it is gone already
+                    pass
+                try:
+                    self._conn = open_database()
+                except Exception as again:  # noqa: BLE001 - the next poll tries again
+                    logger.warning("Worker %s: cannot reconnect (%s)", self.name, again)
+            self._stop.wait(min(5.0, self.poll_interval * 4))
 
     def stop(self, hand_back: bool = False) -> None:
         """Stop claiming; with ``hand_back``, also give the running runs back."""
