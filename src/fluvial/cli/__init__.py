@@ -9,6 +9,7 @@
     fluvial asset ls | inspect KEY
     fluvial events emit NAME --resource-id ID | stream | cleanup
     fluvial automation ls | inspect | create -f FILE | pause | resume | delete | evaluate
+    fluvial server start [--host 127.0.0.1] [--port 4200]
     fluvial deploy path.py:flow --name N [--cron ... | --interval ...] | fluvial deploy --all
     fluvial init
     fluvial deployment ls | inspect | run | pause | resume | delete | schedule ...
@@ -34,6 +35,7 @@ from fluvial.cli.run import run
 from fluvial.cli.run_control import cancel, resume
 from fluvial.cli.runs import runs
 from fluvial.cli.schedule_ticks import ticks
+from fluvial.cli.server import server
 from fluvial.cli.tasks import task
 from fluvial.cli.variables import variable
 from fluvial.cli.worker import worker
@@ -80,3 +82,4 @@ runs.add_command(resume)
 schedule.add_command(ticks)
 main.add_command(events)
 main.add_command(automation)
+main.add_command(server)

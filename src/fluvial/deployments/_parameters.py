@@ -108,8 +108,43 @@ def check_run_parameters(
     missing = [k for k in schema.get("required", []) if k not in merged]
     if missing:
         raise ParameterTypeError(f"{where}: missing required parameter(s) {missing}")
+    for name, value in given.items():
+        if name in properties and not _fits(value, properties[name]):
+            raise ParameterTypeError(
+                f"{where}: parameter {name!r} must be {_describe(properties[name])}, "
+                f"got {value!r}")
     try:
         json.dumps(merged)
     except (TypeError, ValueError) as exc:
         raise ParameterTypeError(f"{where}: parameters must be JSON values: {exc}") from None
     return merged
+
+
+_PYTHON_TYPES: dict[str, type] = {"integer": int, "number": float, "boolean": bool, "string": str,
+                                  "array": list, "object": dict}
+
+
+def _fits(value: Any, prop: dict[str, Any]) -> bool:
+    """Whether ``value`` is what the schema property asks for, in pydantic's lax mode (so
+    ``"3"`` fits an integer, as the flow will coerce it). Unknown shapes fit."""
+    if "anyOf" in prop:
+        return any(_fits(value, option) for option in prop["anyOf"])
+    kind = prop.get("type")
+    if kind == "null":
+        return value is None
+    python_type = _PYTHON_TYPES.get(kind) if isinstance(kind, str) else None
+    if python_type is None:
+        return True
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(python_type).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _describe(prop: dict[str, Any]) -> str:
+    if "anyOf" in prop:
+        return " or ".join(_describe(option) for option in prop["anyOf"])
+    return str(prop.get("type", "a value"))
