@@ -231,3 +231,39 @@ def test_watch_follows_a_run_its_worker_runs_with_its_own_task_runner(project: P
                             ).fetchall()
     assert rows == [("COMPLETED", 5)]
     assert worker.returncode == 0, out
+
+
+_SERVE_PAUSING = """
+import fluvial
+from fluvial import flow
+
+@flow
+def tidy() -> None:
+    pass
+
+if __name__ == "__main__":
+    fluvial.serve(tidy.to_deployment("hourly", interval=3600), tidy.to_deployment("daily"),
+                  limit=1, pause_on_shutdown=True)
+"""
+
+
+def test_serve_with_pause_on_shutdown_pauses_its_deployments(tmp_path: Path) -> None:
+    from fluvial.deployments import DeploymentNotFound
+    from fluvial.deployments._records import get_deployment, list_deployments
+
+    script = tmp_path / "pausing.py"
+    script.write_text(textwrap.dedent(_SERVE_PAUSING))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env_for_children(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def both() -> bool:
+        try:
+            return len(list_deployments("tidy")) == 2 and not get_deployment("tidy/daily").paused
+        except DeploymentNotFound:
+            return False
+
+    wait_until(both, 60, "serve() to store both deployments")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert [d.paused for d in list_deployments("tidy")] == [True, True]
