@@ -108,3 +108,10 @@ def test_cli_and_warnings_of_real_processes_show_no_password(tmp_path: Path, for
     bad_scheme = _fluvial(tmp_path, url.replace("postgresql", "postgresq", 1), "runs", "ls")
     assert bad_scheme.returncode == 1 and "unsupported" in bad_scheme.stderr
     assert SECRET not in bad_scheme.stderr
+
+
+def test_settings_repr_shows_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fluvial import settings
+
+    monkeypatch.setenv("FLUVIAL_DATABASE_URL", FORMS["slash"])
+    assert SECRET not in repr(settings.get()) and SECRET not in str(settings.get())

@@ -49,8 +49,9 @@ class Settings:
 
     home: Path
     """``$FLUVIAL_HOME`` with ``~`` expanded, or ``~/.fluvial``."""
-    database_url: str
-    """``$FLUVIAL_DATABASE_URL``, or ``sqlite:///<home>/fluvial.db``."""
+    database_url: str = field(repr=False)
+    """``$FLUVIAL_DATABASE_URL``, or ``sqlite:///<home>/fluvial.db`` (not in the repr: it
+    may hold a password)."""
     database_url_set: bool
     """Whether ``FLUVIAL_DATABASE_URL`` was given (rather than derived from the home)."""
     store_enabled: bool

@@ -107,8 +107,10 @@ def load_task(entrypoint: str, source_dir: Path | None = None) -> Any:
 
 
 def _load(entrypoint: str, source_dir: Path | None, kind: type, label: str) -> Any:
+    from fluvial.serialization import file_module_name
+
     path, attribute = _file_of(entrypoint, source_dir)
-    name = path.stem
+    name = file_module_name(path)  # the name `python file.py` gives its tasks: one identity
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise EntrypointError(f"entrypoint {entrypoint!r}: cannot import {path}")
