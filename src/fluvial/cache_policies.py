@@ -52,6 +52,9 @@ class CachePolicy:
     """Computes a task run's cache key; ``None`` means "do not cache this call"."""
 
     isolation_level: str = field(default="READ_COMMITTED", kw_only=True)
+    # where this policy's records go (a directory; default: the task's result storage)
+    key_storage: Any = field(default=None, kw_only=True)
+    lock_manager: Any = field(default=None, kw_only=True)  # accepted for Prefect; file locks
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
@@ -62,13 +65,21 @@ class CachePolicy:
         """A policy from a Prefect-style ``cache_key_fn(context, inputs)``."""
         return CacheKeyFnPolicy(cache_key_fn=cache_key_fn)
 
-    def configure(self, isolation_level: str | None = None, **_: Any) -> CachePolicy:
-        if isolation_level is None:
-            return self
-        if isolation_level not in ISOLATION_LEVELS:
-            raise ValueError(f"isolation_level must be one of {ISOLATION_LEVELS}, "
-                             f"got {isolation_level!r}")
-        return _with_isolation(self, isolation_level)
+    def configure(self, isolation_level: str | None = None, key_storage: Any = None,
+                  lock_manager: Any = None, **_: Any) -> CachePolicy:
+        """A copy with another isolation level, record directory or lock manager."""
+        changes: dict[str, Any] = {}
+        if isolation_level is not None:
+            level = getattr(isolation_level, "value", isolation_level)
+            if level not in ISOLATION_LEVELS:
+                raise ValueError(f"isolation_level must be one of {ISOLATION_LEVELS}, "
+                                 f"got {isolation_level!r}")
+            changes["isolation_level"] = level
+        if key_storage is not None:
+            changes["key_storage"] = key_storage
+        if lock_manager is not None:
+            changes["lock_manager"] = lock_manager
+        return _with_changes(self, changes) if changes else self
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if not isinstance(other, CachePolicy):
@@ -78,24 +89,28 @@ class CachePolicy:
         parts = _parts(self) + _parts(other)
         level = "SERIALIZABLE" if "SERIALIZABLE" in (self.isolation_level,
                                                      other.isolation_level) else "READ_COMMITTED"
-        return CompoundCachePolicy(policies=tuple(parts), isolation_level=level)
+        return CompoundCachePolicy(policies=list(parts), isolation_level=level)
 
     def __sub__(self, parameter: str) -> CachePolicy:
-        raise TypeError(f"only INPUTS can leave out a parameter, not {self!r}")
+        """Leave parameter ``parameter`` out of the key (only ``Inputs`` looks at them:
+        for other policies this is the policy itself, as in Prefect)."""
+        if not isinstance(parameter, str):
+            raise TypeError("<policy> - <parameter name> needs a string")
+        return self
 
 
-def _with_isolation(policy: CachePolicy, level: str) -> CachePolicy:
+def _with_changes(policy: CachePolicy, changes: dict[str, Any]) -> CachePolicy:
     import copy
     import dataclasses
 
-    if dataclasses.is_dataclass(policy) and "isolation_level" in {
-            f.name for f in dataclasses.fields(policy)}:
+    if dataclasses.is_dataclass(policy):
         try:
-            return replace(policy, isolation_level=level)
-        except TypeError:  # a subclass whose __init__ does not take the field
+            return replace(policy, **changes)
+        except TypeError:  # a subclass whose __init__ does not take the fields
             pass
     twin = copy.copy(policy)
-    object.__setattr__(twin, "isolation_level", level)
+    for name, value in changes.items():
+        object.__setattr__(twin, name, value)
     return twin
 
 
@@ -105,7 +120,23 @@ def _parts(policy: CachePolicy) -> list[CachePolicy]:
 
 @dataclass
 class CompoundCachePolicy(CachePolicy):
-    policies: tuple[CachePolicy, ...] = ()
+    """Several policies' keys hashed together. As in Prefect, nested compounds are
+    flattened, several ``Inputs`` merge into one (their exclusions combined), a part whose
+    key is None is left out, and the key is None only when every part's is."""
+
+    policies: list[CachePolicy] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        flat: list[CachePolicy] = []
+        for policy in self.policies:
+            flat.extend(_parts(policy))
+        inputs = [p for p in flat if type(p) is Inputs]
+        if len(inputs) > 1:
+            merged = Inputs(exclude=sorted({e for p in inputs for e in p.exclude}))
+            first = flat.index(inputs[0])
+            flat = [p for p in flat if type(p) is not Inputs]
+            flat.insert(first, merged)
+        self.policies = flat
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
@@ -113,39 +144,53 @@ class CompoundCachePolicy(CachePolicy):
         for policy in self.policies:
             key = policy.compute_key(task_ctx=task_ctx, inputs=inputs,
                                      flow_parameters=flow_parameters, **kwargs)
-            if key is None:
-                return None
-            keys.append(key)
+            if key is not None:
+                keys.append(key)
+        if not keys:
+            return None
         return hashlib.sha256("|".join(keys).encode()).hexdigest()
 
     def __sub__(self, parameter: str) -> CachePolicy:
-        return replace(self, policies=tuple(
-            p - parameter if isinstance(p, Inputs) else p for p in self.policies))
+        if not any(isinstance(p, Inputs) for p in self.policies):
+            return self
+        return replace(self, policies=[
+            p - parameter if isinstance(p, Inputs) else p for p in self.policies])
 
 
 @dataclass
 class Inputs(CachePolicy):
-    exclude: tuple[str, ...] = ()
+    """The run's arguments (``exclude``: parameters left out, e.g. a client)."""
+
+    exclude: list[str] = field(default_factory=list)
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         from fluvial.serialization import hash_inputs
 
-        return hash_inputs(inputs, exclude=tuple(self.exclude))
+        return hash_inputs(inputs or {}, exclude=tuple(self.exclude))
 
     def __sub__(self, parameter: str) -> CachePolicy:
         if not isinstance(parameter, str):
             raise TypeError("INPUTS - <parameter name> needs a string")
-        return replace(self, exclude=(*self.exclude, parameter))
+        return replace(self, exclude=[*self.exclude, parameter])
 
 
 @dataclass
 class TaskSource(CachePolicy):
+    """The task function's source (its bytecode when there is no source); None when
+    neither can be read."""
+
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
-        from fluvial.serialization import source_hash
+        from fluvial.serialization import HashError, source_hash
 
-        return source_hash(task_ctx.task.fn)
+        if task_ctx is None:
+            return None
+        task = task_ctx.task
+        try:
+            return source_hash(getattr(task, "fn", task))
+        except HashError:
+            return None
 
 
 @dataclass
@@ -164,8 +209,10 @@ class RunId(CachePolicy):
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
+        if task_ctx is None:
+            return None
         task_run = task_ctx.task_run
-        run_id = task_run.lineage_id or task_run.flow_run_id or task_run.id
+        run_id = getattr(task_run, "lineage_id", None) or task_run.flow_run_id or task_run.id
         return str(run_id)
 
 
@@ -210,6 +257,8 @@ class StorageKeyPolicy(CachePolicy):
                              "is not known (use {parameters[name]}, {flow_run.id}, "
                              "{task_run.name} ...)") from None
 
+
+_None = _NoCache  # Prefect's name of NO_CACHE's class
 
 INPUTS = Inputs()
 TASK_SOURCE = TaskSource()

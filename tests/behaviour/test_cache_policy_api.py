@@ -179,3 +179,76 @@ def test_bad_result_options_fail_at_decoration():
         task(cache_result_in_memory="no")(lambda: 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cache_policy must be a CachePolicy"):
         task(cache_policy="inputs")(lambda: 1)
+
+
+# -- the policy objects, as Prefect's tests/test_cache_policies.py has them ---------------
+
+
+def test_policy_objects_follow_prefects_rules():
+    from fluvial.cache_policies import (
+        CompoundCachePolicy,
+        Inputs,
+        RunId,
+        TaskSource,
+        _None,
+    )
+
+    with pytest.raises(NotImplementedError):
+        CachePolicy().compute_key(task_ctx=None, inputs=None, flow_parameters=None)
+    assert _None().compute_key(task_ctx=None, inputs=None, flow_parameters=None) is None
+    for other in (Inputs(), TaskSource(), RunId(), CompoundCachePolicy()):
+        assert _None() + other == other
+    policy = Inputs() - "y"
+    assert policy.exclude == ["y"]
+    key = policy.compute_key(task_ctx=None, inputs={"x": 42}, flow_parameters=None)
+    assert key == policy.compute_key(task_ctx=None, inputs={"x": 42, "y": 1},
+                                     flow_parameters=None)
+    assert key != Inputs().compute_key(task_ctx=None, inputs={"x": 43}, flow_parameters=None)
+    run_id = RunId() + TaskSource()
+    assert run_id - "foo" is run_id and RunId() - "foo" == RunId()
+    nested = CompoundCachePolicy(policies=[CompoundCachePolicy(policies=[Inputs(), TaskSource()]),
+                                           CompoundCachePolicy(policies=[RunId()])])
+    assert len(nested.policies) == 3
+    merged = CompoundCachePolicy(policies=[Inputs(), TaskSource(), Inputs(exclude=["x"]),
+                                           Inputs(exclude=["y"])]) - "z"
+    [inputs] = [p for p in merged.policies if isinstance(p, Inputs)]
+    assert sorted(inputs.exclude) == ["x", "y", "z"]
+    assert CompoundCachePolicy(policies=[_None(), _None()]).compute_key(
+        task_ctx=None, inputs={"z": [1]}, flow_parameters={}) is None
+    # a part without a key is left out; the others still key the run
+    assert DEFAULT.compute_key(task_ctx=None, inputs={"x": 42}, flow_parameters=None) != \
+        DEFAULT.compute_key(task_ctx=None, inputs={"x": 43}, flow_parameters=None)
+    configured = Inputs().configure(key_storage="/path/to/storage", lock_manager="locks",
+                                    isolation_level="SERIALIZABLE")
+    assert (configured.key_storage, configured.lock_manager, configured.isolation_level) == (
+        "/path/to/storage", "locks", "SERIALIZABLE")
+
+
+def test_task_source_keys_follow_the_function():
+    from fluvial.cache_policies import TaskSource
+
+    class Ctx:
+        def __init__(self, fn: Any) -> None:
+            self.task = fn
+
+    def one() -> None: ...
+
+    def two(x: int) -> None: ...
+
+    keys = {TaskSource().compute_key(task_ctx=Ctx(f), inputs=None, flow_parameters=None)
+            for f in (one, two)}
+    assert len(keys) == 2 and None not in keys
+
+
+def test_key_storage_holds_the_records(tmp_path):
+    records = tmp_path / "records"
+    compute = _counting(tmp_path / "store", tmp_path / "calls",
+                        cache_policy=INPUTS.configure(key_storage=str(records)))
+
+    @flow
+    def once() -> int:
+        return compute(2)
+
+    assert once() == 20 and once() == 20
+    assert _calls(tmp_path / "calls") == 1
+    assert len([p for p in records.iterdir() if p.is_file()]) == 1

@@ -44,8 +44,10 @@ _stores: dict[str, Any] = {}
 
 def storage_for(task: Any) -> Any:
     """Where a task's results go: its ``result_storage`` — a directory, a filesystem block,
-    or a block's ``"local-file-system/name"`` slug — or the default directory."""
-    storage = task.result_storage
+    or a block's ``"local-file-system/name"`` slug — or the default directory. A cache
+    policy configured with ``key_storage`` keeps its records there instead."""
+    storage = getattr(getattr(task, "key_policy", None), "key_storage", None) \
+        or task.result_storage
     if storage is None or isinstance(storage, str | Path):
         cache_key = str(storage) if storage is not None else ""
     else:  # a block object: one store per object
