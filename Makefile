@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ demo: $(STAMP)
 	$(BIN)/fluvial deploy examples/customers.py:main --name every-3s --interval 3
 	$(BIN)/fluvial worker start --max-runs 2
 	$(BIN)/fluvial deployment inspect main/every-3s
+	@echo "Watch it live: $(BIN)/fluvial server start, then open http://127.0.0.1:4200"
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium through chromedriver: installed here when missing.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  echo "installing chromium and chromium-driver (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

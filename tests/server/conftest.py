@@ -56,7 +56,7 @@ def recorded(project: Path) -> dict[str, str]:
     flow = load_flow(f"{project / 'flows.py'}:numbers", None)
     state = flow(n=4, return_state=True)
     assert state.is_completed()
-    dep_id = flow.to_deployment("nightly", parameters={"n": 2}).apply()
+    dep_id = flow.to_deployment("nightly", parameters={"n": 2}, work_pool_name="default").apply()
     recorder = store.get_recorder()
     assert recorder is not None
     recorder.flush()

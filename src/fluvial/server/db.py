@@ -17,17 +17,20 @@ __all__ = ["close_all", "connection"]
 _local = threading.local()
 _all: list[Any] = []
 _lock = threading.Lock()
+_generation = 0  # close_all() makes every thread's connection stale
 
 
 @contextmanager
 def connection() -> Iterator[Any]:
-    """This thread's connection (a new one after an error)."""
+    """This thread's connection to the configured database (a new one after an error)."""
+    from fluvial import settings
     from fluvial.store.connection import database_errors, open_database
 
+    key = (_generation, settings.get().database_url)
     conn = getattr(_local, "conn", None)
-    if conn is None:
+    if conn is None or getattr(_local, "key", None) != key:
         conn = open_database()
-        _local.conn = conn
+        _local.conn, _local.key = conn, key
         with _lock:
             _all.append(conn)
     try:
@@ -41,7 +44,9 @@ def connection() -> Iterator[Any]:
 
 
 def close_all() -> None:
+    global _generation
     with _lock:
+        _generation += 1
         for conn in _all:
             try:
                 conn.close()

@@ -50,19 +50,19 @@ def list_deployments() -> list[dict[str, Any]]:
 @router.post("", status_code=201)
 def create_deployment(body: DeploymentIn) -> dict[str, Any]:
     """Store a deployment of the flow at ``entrypoint`` (loaded on the server to check it)."""
-    from fluvial.deployments._entrypoint import EntrypointError
     from fluvial.deployments._flow_api import build_schedules
     from fluvial.deployments._project import deploy_entrypoint
-    from fluvial.exceptions import ParameterTypeError
 
+    path = body.entrypoint.rpartition(":")[0]
+    if not path.endswith(".py"):
+        raise HTTPException(422, f"entrypoint {body.entrypoint!r} must be path/to/file.py:flow")
     try:
         schedules = build_schedules(cron=body.cron, interval=body.interval)
         dep = deploy_entrypoint(body.entrypoint, body.name, schedules=schedules,
                                 parameters=dict(body.parameters), tags=body.tags,
                                 work_pool=body.work_pool, paused=body.paused)
-    except (EntrypointError, ParameterTypeError, ValueError, TypeError, ImportError,
-            OSError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything on import
+        raise HTTPException(422, f"{type(exc).__name__}: {exc}") from None
     return dep.to_dict()  # type: ignore[no-any-return]
 
 
