@@ -7,6 +7,7 @@ import time
 from server_helpers import client
 
 from fluvial import flow
+from fluvial.store import get_recorder
 
 
 def test_flow_runs_pages_and_filters(recorded: dict[str, str]) -> None:
@@ -16,6 +17,7 @@ def test_flow_runs_pages_and_filters(recorded: dict[str, str]) -> None:
 
     for _ in range(5):
         other()
+    get_recorder().flush()  # the task/flow rows are written by the recorder's writer
     api = client()
     first = api.get("/api/flow_runs", params={"limit": 2}).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
