@@ -262,6 +262,22 @@ class PgServer:
             self.postmaster_pid = None
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def pause(self) -> None:
+        """Stop the postmaster (fast shutdown: clients are cut off), keeping its data."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed:\n{done.stdout}\n{done.stderr}")
+        self._admin = None  # its connection died with the server
+
+    def resume(self) -> None:
+        """Start the paused postmaster again, on the same port."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t",
+                         str(START_TIMEOUT_S), "start", timeout=START_TIMEOUT_S + 10)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed:\n{done.stdout}\n{done.stderr}\n"
+                               f"{self._log_tail()}")
+        self._read_postmaster_pid()
+
     # -- databases -------------------------------------------------------------------------
 
     def create_database(self) -> str:

@@ -114,7 +114,7 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
         state.run_id = flow_run.id
         flow_run.state = state
         if not state.is_cancelled():  # a cancelled run: its canceller records Cancelled
-            record_flow_state(recorder, flow_run, state)  # once the process is gone
+            record_flow_state(recorder, flow_run, state, final=True)  # once the process is gone
         hooks = final_hooks(flow, state)
         if hooks:
             call_hooks(hooks, flow, flow_run, state)
@@ -123,7 +123,7 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
     if flow.is_async:
         st.awaitable_result(state)
     flow_run.state = state
-    record_flow_state(recorder, flow_run, state)
+    record_flow_state(recorder, flow_run, state, final=True)
     hooks = final_hooks(flow, state)
     if hooks:
         call_hooks(hooks, flow, flow_run, state)

@@ -19,6 +19,8 @@ __all__ = ["open_recorder", "record_flow_start", "record_flow_state", "record_ta
 
 logger = logging.getLogger("fluvial.store")
 
+FINAL_STATE_TIMEOUT_S = 60.0  # the longest a flow call waits for its final state's commit
+
 
 def open_recorder() -> Recorder | None:
     """The process's recorder, or None when recording is off or the store is unusable."""
@@ -37,12 +39,24 @@ def record_flow_start(recorder: Recorder | None, flow_run: FlowRun, state: State
     recorder.flow_run_created(flow_run.id, flow_run.name, flow_run.flow.name,
                               flow_run.parameters, flow_run.tags, flow_run.parent_task_run_id,
                               state.ts)
-    recorder.state(flow_run.id, state.type.value, state.name, state.message, state.ts)
+    recorder.state(flow_run.id, state.type.value, state.name, state.message, state.ts,
+                   urgent=True)
 
 
-def record_flow_state(recorder: Recorder | None, flow_run: FlowRun, state: State) -> None:
-    if recorder is not None:
-        recorder.state(flow_run.id, state.type.value, state.name, state.message, state.ts)
+def record_flow_state(recorder: Recorder | None, flow_run: FlowRun, state: State,
+                      *, final: bool = False) -> None:
+    """Record a flow run's state, ahead of the task-run backlog; a ``final`` one is
+    committed (or kept in the spill journal) before this returns."""
+    if recorder is None:
+        return
+    recorder.state(flow_run.id, state.type.value, state.name, state.message, state.ts,
+                   urgent=True)
+    if final:
+        try:
+            recorder.flush_urgent(FINAL_STATE_TIMEOUT_S)
+        except Exception as exc:  # the run itself is done: say so, do not fail it
+            logger.warning("The final state of flow run %r is not in the record yet: %s",
+                           flow_run.name, exc)
 
 
 def record_task_run(recorder: Recorder, task_run: TaskRun, state: State) -> None:

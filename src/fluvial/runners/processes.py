@@ -83,7 +83,7 @@ def _describe_exit(code: int | None) -> str:
 class _Worker:
     """One worker process, seen from the driver: its pipes, its outstanding runs."""
 
-    def __init__(self, ctx: Any, initializer: bytes | None) -> None:
+    def __init__(self, ctx: Any, initializer: bytes | None, owner: str) -> None:
         task_r, self.task_w = ctx.Pipe(duplex=False)
         self.result_r, result_w = ctx.Pipe(duplex=False)
         self.running = ctx.RawValue("q", _STARTING)  # seq of the run it executes
@@ -98,7 +98,7 @@ class _Worker:
         self.batches: deque[int] = deque()  # runs left in each outstanding batch
         self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.closing = False
-        threading.Thread(target=self._send_loop, name="fluvial-process-send",
+        threading.Thread(target=self._send_loop, name=f"fluvial-process-send-{owner}",
                          daemon=True).start()
 
     def _send_loop(self) -> None:
@@ -158,6 +158,11 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
 
+    @property
+    def thread_tag(self) -> str:
+        """What the names of this runner's threads end with (for diagnostics and tests)."""
+        return f"{id(self):x}"
+
     def worker_pids(self) -> list[int]:
         """The process ids of the live workers (for diagnostics and tests)."""
         with self._lock:
@@ -202,10 +207,11 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         if best is not None and not best.batches:
             return best
         if len(self._workers) < self.max_workers:
-            worker = _Worker(self._ctx, self._initializer_blob)
+            worker = _Worker(self._ctx, self._initializer_blob, self.thread_tag)
             self._workers.append(worker)
             threading.Thread(target=self._read_loop, args=(worker,),
-                             name="fluvial-process-results", daemon=True).start()
+                             name=f"fluvial-process-results-{self.thread_tag}",
+                             daemon=True).start()
             return worker
         if best is not None and len(best.batches) < _BATCHES_PER_WORKER:
             return best

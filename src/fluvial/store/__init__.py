@@ -123,9 +123,11 @@ def _reset_for_tests() -> None:
     """Close the singleton recorder and forget per-process caches."""
     global _instance, _instance_key
     from fluvial.store.connection import reset_caches
+    from fluvial.store.recorder import _replayed
     from fluvial.store.recovery import reset
 
     reset()
+    _replayed.clear()
     with _lock:
         if _instance is not None:
             _instance.close()

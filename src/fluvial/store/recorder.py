@@ -115,6 +115,9 @@ class Recorder:
         # errors surface here.
         self._conn: Connection | None = open_database(self.target)
         try:
+            # batches an earlier process could not write come first: a run it finished
+            # must not be taken for a crashed one
+            _replay_orphans_once(self.target, self._conn, self._pid_now(), socket.gethostname())
             recover_once(self.target, self._conn)
         except BaseException:
             self._conn.close()
@@ -123,6 +126,8 @@ class Recorder:
         self._max_batch = max_batch
         self._wake_at = wake_at
         self._queue: deque[Any] = deque()
+        self._urgent: deque[Any] = deque()  # flow runs' rows and states: written first
+        self._flow_ids: set[UUID] = set()  # the flow runs created here (their states: urgent)
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
@@ -144,6 +149,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="fluvial-store-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+        _flush_on_sigterm(self)
 
     # -- hot path: one tuple, one append -------------------------------------------------
 
@@ -157,7 +163,8 @@ class Recorder:
         parent_task_run_id: UUID | None,
         ts: float,
     ) -> None:
-        q = self._queue
+        self._flow_ids.add(id)
+        q = self._urgent
         q.append((FLOW_RUN, id, name, flow_name, parameters, tags, parent_task_run_id, ts))
         if len(q) == self._wake_at:
             self._wake.set()
@@ -207,7 +214,16 @@ class Recorder:
         message: str | None,
         ts: float,
         result_location: str | None = None,
+        *,
+        urgent: bool = False,
     ) -> None:
+        """A state of a run; a flow run's goes ahead of the task-run backlog."""
+        if urgent or run_id in self._flow_ids:
+            q = self._urgent
+            q.append((STATE, run_id, type, name, message, ts, result_location))
+            if len(q) == self._wake_at:
+                self._wake.set()
+            return
         q = self._queue
         q.append((STATE, run_id, type, name, message, ts, result_location))
         if len(q) == self._wake_at:
@@ -244,7 +260,10 @@ class Recorder:
     @property
     def pending(self) -> int:
         """Events appended but not yet taken by the writer."""
-        return len(self._queue)
+        return len(self._queue) + len(self._urgent)
+
+    def _pid_now(self) -> int:
+        return os.getpid()
 
     @property
     def writer_pid(self) -> int | None:
@@ -260,8 +279,25 @@ class Recorder:
         """
         if self._closed or not self._thread.is_alive():
             raise RuntimeError("flush() on a closed recorder")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        markers = (_Flush(), _Flush())
+        self._urgent.append(markers[0])
+        self._queue.append(markers[1])
+        self._wake.set()
+        for marker in markers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not marker.done.wait(left):
+                raise TimeoutError(f"the store writer did not commit within {timeout} s")
+            if marker.error is not None:
+                raise StoreError(f"events could not be written: {marker.error}") from marker.error
+
+    def flush_urgent(self, timeout: float | None = None) -> None:
+        """Block until the flow runs' rows and states appended so far are committed (or
+        kept in the spill journal), without waiting for the task-run backlog."""
+        if self._closed or not self._thread.is_alive():
+            raise RuntimeError("flush_urgent() on a closed recorder")
         marker = _Flush()
-        self._queue.append(marker)
+        self._urgent.append(marker)
         self._wake.set()
         if not marker.done.wait(timeout):
             raise TimeoutError(f"the store writer did not commit within {timeout} s")
@@ -269,15 +305,29 @@ class Recorder:
             raise StoreError(f"events could not be written: {marker.error}") from marker.error
 
     def close(self) -> None:
-        """Flush, stop the writer (process) and release the database. Idempotent."""
+        """Write everything still queued, stop the writer (process) and release the
+        database. Idempotent. When that takes long, a progress line on stderr says so."""
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.close)
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=START_TIMEOUT_S + STOP_TIMEOUT_S + 5)
+        deadline = time.monotonic() + START_TIMEOUT_S + STOP_TIMEOUT_S + 5
+        shown = time.monotonic() + PROGRESS_AFTER_S
+        progressed = False
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._thread.join(0.25)
+            if self._thread.is_alive() and time.monotonic() >= shown:
+                progressed = _progress_line(self.pending + self._unacknowledged())
+        if progressed:
+            _progress_line(None)
         self._queue = deque(maxlen=0)  # later events are discarded, not kept forever
+        self._urgent = deque(maxlen=0)
+
+    def _unacknowledged(self) -> int:
+        with self._sent_lock:
+            return sum(s.size for s in self._sent)
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the writer threads are gone; record nothing, write nothing.
@@ -310,8 +360,11 @@ class Recorder:
             while True:
                 self._wake.wait(self._interval)
                 self._wake.clear()
-                while queue:
-                    self._write_batch(queue)
+                while queue or self._urgent:
+                    if self._urgent:  # flow runs first, ahead of the task-run backlog
+                        self._write_batch(self._urgent)
+                    if queue:
+                        self._write_batch(queue)
                 if self._stopping:
                     break
         finally:
@@ -539,6 +592,82 @@ class Recorder:
         self.events_committed += len(events) - skipped
         self.events_dropped += skipped
         return None
+
+
+PROGRESS_AFTER_S = 1.0  # an exit that waits longer than this for the record says so
+_progress_shown = False
+
+
+def _progress_line(left: int | None) -> bool:
+    """Show (or, with None, end) the "writing the run record" line on stderr."""
+    import sys
+
+    global _progress_shown
+    stream = sys.__stderr__
+    if stream is None:
+        return False
+    try:
+        if left is None:
+            if _progress_shown:
+                stream.write("\rfluvial: run record written.                                \n")
+                _progress_shown = False
+        else:
+            stream.write(f"\rfluvial: writing the run record before exit: {left} events left ")
+            _progress_shown = True
+        stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+_replayed: set[str] = set()
+
+
+def _replay_orphans_once(target: DatabaseTarget, conn: Connection, pid: int,
+                         hostname: str) -> None:
+    """Replay (once per process and database) what writers now gone kept in a journal."""
+    from fluvial.store.connection import database_key
+
+    key = database_key(target)
+    if key in _replayed:
+        return
+    _replayed.add(key)
+    try:
+        BatchWriter(target, conn, pid, hostname).replay_orphans()
+    except Exception as exc:  # the journal stays for the next process
+        logger.warning("fluvial store: could not replay the spill journal: %s", exc)
+
+
+_sigterm_recorders: list[Recorder] = []
+
+
+def _flush_on_sigterm(recorder: Recorder) -> None:
+    """On SIGTERM, write the run record before the process ends (as at a clean exit),
+    then end by SIGTERM as before. Installed only where SIGTERM was left at its default,
+    from the main thread."""
+    import signal
+
+    _sigterm_recorders.append(recorder)
+    if len(_sigterm_recorders) > 1 or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread of the main interpreter
+        pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    try:
+        for recorder in list(_sigterm_recorders):
+            if recorder._pid == os.getpid():
+                recorder.close()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _summarized(event: tuple) -> tuple:

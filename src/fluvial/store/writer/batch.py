@@ -268,19 +268,50 @@ RETRIES = 3
 
 
 class BatchWriter:
-    """Writes batches of recorder events for the driver ``pid`` on ``hostname``."""
+    """Writes batches of recorder events for the driver ``pid`` on ``hostname``.
+
+    Never drops a batch: one the database will not take after retries with backoff
+    (``retry_seconds`` in all) goes to the writer's spill journal
+    (:mod:`fluvial.store.writer.journal`), and so does every later batch, in order,
+    until the journal has been replayed (tried again before each batch, with backoff)."""
+
+    retry_seconds = 5.0  # how long one batch is retried before it is spilled
+    replay_backoff_max = 5.0  # the longest wait between two replays of the journal
 
     def __init__(self, target: DatabaseTarget, conn: Connection, pid: int, hostname: str) -> None:
+        from fluvial.store.writer.journal import Journal
+
         self.target = target
         self.conn = conn
         self.pid = pid
         self.hostname = hostname
+        self.journal = Journal(target.url, pid, hostname)
+        self.events_spilled = 0
+        self._next_replay = 0.0
+        self._replay_wait = 0.1
 
     def commit(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
-        """Commit ``events`` in one transaction: ``(skipped, None)``, or ``(0, error)``.
+        """Commit ``events`` in one transaction, or keep them in the journal.
 
-        On an error nothing of the batch is written, and a warning is logged.
+        Returns ``(skipped, None)`` once written (to the database or the journal), or
+        ``(0, error)`` when neither would take them (then nothing of the batch is kept).
         """
+        if self.journal.pending and not self._replay():
+            return self._spill(events, None)
+        deadline = time.monotonic() + self.retry_seconds
+        wait = 0.05
+        while True:
+            skipped, error = self.commit_once(events)
+            if error is None:
+                return skipped, None
+            if time.monotonic() + wait > deadline:
+                return self._spill(events, error)
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
+            self._reconnect()
+
+    def commit_once(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
+        """One try (a few for transient errors): ``(skipped, None)``, or ``(0, error)``."""
         for attempt in range(RETRIES):
             try:
                 with transaction(self.conn):
@@ -288,12 +319,69 @@ class BatchWriter:
             except Exception as exc:  # never let the writer die
                 if attempt + 1 < RETRIES and is_transient(exc) and self._usable():
                     continue
-                logger.warning(
-                    "fluvial store: dropped a batch of %d events: %s", len(events), exc
-                )
                 return 0, exc
             return skipped, None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _replay(self, force: bool = False) -> bool:
+        """Write the journal into the database, if it is time to try; True once empty."""
+        now = time.monotonic()
+        if not force and now < self._next_replay:
+            return False
+        self._reconnect()
+        if self.journal.replay(self.commit_once):
+            self._replay_wait = 0.1
+            logger.warning("fluvial store: the database takes writes again; the spilled "
+                           "batches are written")
+            return True
+        self._next_replay = now + self._replay_wait
+        self._replay_wait = min(self._replay_wait * 2, self.replay_backoff_max)
+        return False
+
+    def _spill(self, events: Sequence[tuple],
+               error: BaseException | None) -> tuple[int, BaseException | None]:
+        first = not self.journal.pending
+        try:
+            path = self.journal.append(events)
+        except OSError as exc:
+            logger.warning("fluvial store: dropped a batch of %d events: %s (and the spill "
+                           "journal cannot take it: %s)", len(events), error, exc)
+            return 0, error or exc
+        self.events_spilled += len(events)
+        if first:
+            self._next_replay = time.monotonic() + self._replay_wait
+            logger.warning("fluvial store: the database does not take writes (%s); the run "
+                           "record is kept in the journal %s until it does", error,
+                           path.parent)
+        return 0, None
+
+    def replay_orphans(self) -> int:
+        """Write the journals that writers now gone left for this database."""
+        from fluvial.store.writer.journal import replay_orphans
+
+        def commit_for(pid: int, hostname: str) -> Any:
+            def commit(events: Sequence[tuple]) -> tuple[int, BaseException | None]:
+                own = self.pid, self.hostname
+                self.pid, self.hostname = pid, hostname  # the runs stay the dead driver's
+                try:
+                    return self.commit_once(events)
+                finally:
+                    self.pid, self.hostname = own
+            return commit
+
+        return replay_orphans(self.target.url, commit_for)
+
+    def _reconnect(self) -> None:
+        """A fresh connection, quietly, if one can be had (the old one may be dead)."""
+        try:
+            conn = connect(self.target)
+        except Exception:  # still down: keep the old one, try again later
+            return
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        self.conn = conn
 
     def _usable(self) -> bool:
         """Whether the connection can take a retry, reconnecting if the server dropped it."""
@@ -308,5 +396,12 @@ class BatchWriter:
         self.conn = conn
         return True
 
-    def close(self) -> None:
+    def close(self, drain_seconds: float = 5.0) -> None:
+        """Try to write the journal (for up to ``drain_seconds``), then let go."""
+        deadline = time.monotonic() + drain_seconds
+        while self.journal.pending and not self._replay(force=True):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        self.journal.close()
         self.conn.close()
