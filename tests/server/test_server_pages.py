@@ -25,7 +25,7 @@ def test_every_page_renders(recorded: dict[str, str]) -> None:
         assert "<title>" in page.text
     run_page = api.get(f"/runs/{recorded['run_id']}").text
     assert len(re.findall(r'id="task-[0-9a-f]', run_page)) == 4 and "square" in run_page
-    assert 'data-stream="/ui/stream?run=' in run_page
+    assert re.search(r'data-stream="/ui/stream\?after=\d+\.\d+&amp;run=', run_page)
     assert api.get("/runs/nope").status_code == 404
 
 

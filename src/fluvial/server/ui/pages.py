@@ -20,6 +20,7 @@ from fluvial.server import queries
 from fluvial.server.db import connection
 from fluvial.server.security import SESSION_COOKIE
 from fluvial.server.ui.render import page
+from fluvial.server.ui.stream import stream_url
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,6 +64,7 @@ def _local(target: str) -> str:
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> Response:
     now = time.time()
+    live = stream_url()
     with connection() as conn:
         hourly = conn.execute(
             "SELECT CAST((created - ?) / 3600 AS INTEGER), state_type, COUNT(*) FROM flow_runs "
@@ -77,7 +79,7 @@ def dashboard(request: Request) -> Response:
             "scheduled_start_time LIMIT 10", (now - 30,)).fetchall()
         workers = queries.workers(conn)[:10]
         runs = queries.flow_runs(conn, limit=15).items
-    return page(request, "dashboard.html", nav="Dashboard", stream_url="/ui/stream",
+    return page(request, "dashboard.html", nav="Dashboard", stream_url=live,
                 chart=_chart(hourly), runs=runs, workers=workers,
                 failing=[{"flow_name": f, "count": c, "last": t} for f, c, t in failing],
                 late=[{"id": i, "name": n, "flow_name": f, "scheduled_start_time": s}
@@ -109,6 +111,7 @@ def _chart(hourly: list[tuple[int, str | None, int]]) -> dict[str, Any]:
 def runs_page(request: Request, state: str | None = None, flow_name: str | None = None,
               tag: str | None = None, cursor: str | None = None) -> Response:
     state = state if state in STATES else None
+    live = stream_url()
     try:
         with connection() as conn:
             result = queries.flow_runs(conn, limit=50, cursor=cursor, state=state,
@@ -118,13 +121,14 @@ def runs_page(request: Request, state: str | None = None, flow_name: str | None 
     filters = {"state": state, "flow_name": flow_name, "tag": tag}
     next_query = urlencode({**{k: v for k, v in filters.items() if v},
                             "cursor": result.next_cursor or ""})
-    stream = None if (cursor or state or flow_name or tag) else "/ui/stream"
+    stream = None if (cursor or state or flow_name or tag) else live
     return page(request, "runs.html", nav="Runs", page=result, filters=filters, states=STATES,
                 next_query=next_query, stream_url=stream)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: str, cursor: str | None = None) -> Response:
+    live = stream_url(run_id)
     with connection() as conn:
         run = queries.flow_run(conn, run_id)
         if run is None:
@@ -140,7 +144,7 @@ def run_page(request: Request, run_id: str, cursor: str | None = None) -> Respon
                 task_page=task_page, logs=logs, artifacts=_artifacts(run_id),
                 total_task_runs=sum(t["total"] for t in tasks),
                 timeline=_timeline(run, tasks), graph=_graph(tasks),
-                stream_url=f"/ui/stream?run={run_id}")
+                stream_url=live)
 
 
 def _artifacts(run_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -56,6 +57,12 @@ env.filters["when"] = _when
 env.filters["duration"] = _duration
 env.filters["levelname"] = lambda level: logging.getLevelName(int(level))
 env.filters["schedule"] = _schedule
+
+# The page's own CSS and script are small: inlined, a page load is the document, htmx
+# (cached) and the live stream — three requests.
+_STATIC = TEMPLATES.parent / "static"
+env.globals["inline_css"] = Markup((_STATIC / "fluvial.css").read_text())
+env.globals["inline_js"] = Markup((_STATIC / "fluvial.js").read_text())
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -86,9 +86,17 @@ def _changes(position: tuple[int, int], run: str | None) -> tuple[list[dict[str,
     return out, (states_seq, logs_seq)
 
 
+def stream_url(run: str | None = None) -> str:
+    """The stream's URL for a page being rendered now: it starts where the page's data ends,
+    so nothing recorded between the page's queries and the stream's connection is missed."""
+    states, logs = _latest()
+    return f"/ui/stream?after={states}.{logs}" + (f"&run={run}" if run else "")
+
+
 @router.get("/ui/stream")
-async def stream(request: Request, run: str | None = None) -> EventSourceResponse:
-    start = _positions(request.headers.get("last-event-id"))
+async def stream(request: Request, run: str | None = None,
+                 after: str | None = None) -> EventSourceResponse:
+    start = _positions(request.headers.get("last-event-id")) or _positions(after)
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         position = start if start is not None else await asyncio.to_thread(_latest)
