@@ -43,6 +43,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "exactly-once": ("benchmarks.bench_exactly_once", "run"),
     "workers": ("benchmarks.bench_workers", "run"),
     "events": ("benchmarks.bench_events", "run"),
+    "server": ("benchmarks.bench_server", "run"),
 }
 
 

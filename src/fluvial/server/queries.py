@@ -185,11 +185,13 @@ def logs(conn: Any, flow_run_id: str, *, after_seq: int = 0, limit: int = 500,
     """A flow run's log lines and its task runs', oldest first, in (``after_seq``, ``upto_seq``]."""
     size = max(1, min(limit, 5 * MAX_PAGE))
     upto = 2**62 if upto_seq is None else upto_seq
+    # by run id through ix_logs_run (the flow run's, then each of its task runs'): the cost
+    # follows this run's size, not the size of the whole log
     rows = conn.execute(
-        "SELECT l.seq, l.run_id, l.level, l.message, l.ts FROM logs l WHERE l.seq > ? AND "
-        "l.seq <= ? AND (l.run_id = ? OR l.run_id IN "
-        "(SELECT id FROM task_runs WHERE flow_run_id = ?)) "
-        f"ORDER BY l.seq LIMIT {size}", (after_seq, upto, flow_run_id, flow_run_id)).fetchall()
+        "SELECT seq, run_id, level, message, ts FROM logs WHERE run_id = ?1 AND seq > ?2 "
+        "AND seq <= ?3 UNION ALL SELECT l.seq, l.run_id, l.level, l.message, l.ts FROM "
+        "task_runs t JOIN logs l ON l.run_id = t.id WHERE t.flow_run_id = ?1 AND l.seq > ?2 "
+        f"AND l.seq <= ?3 ORDER BY 1 LIMIT {size}", (flow_run_id, after_seq, upto)).fetchall()
     return [{"seq": r[0], "run_id": r[1], "level": r[2], "message": r[3], "ts": r[4]}
             for r in rows]
 
