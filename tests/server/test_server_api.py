@@ -105,3 +105,32 @@ def test_workers_and_limits_lists() -> None:
     [limit] = api.get("/api/concurrency_limits").json()
     assert (limit["tag"], limit["limit"], limit["active"]) == ("db", 3, 0)
     assert api.get("/api/health").json() == {"status": "ok"}
+
+
+def test_an_incoming_webhook_turns_a_request_into_an_event() -> None:
+    from fluvial.blocks.webhook import IncomingWebhook
+    from fluvial.events._read import read_since
+    from fluvial.store.connection import open_database
+
+    IncomingWebhook(template='{"event": "github.{{ headers["x-github-event"] }}", '
+                             '"resource": {"fluvial.resource.id": '
+                             '"github.repo.{{ body.repository.name }}"}, '
+                             '"payload": {"ref": "{{ body.ref }}"}}').save("github")
+    api = client()
+    made = api.post("/hooks/github", json={"repository": {"name": "shop"}, "ref": "main"},
+                    headers={"X-GitHub-Event": "push"})
+    assert made.status_code == 202, made.text
+    conn = open_database()
+    try:
+        events, _ = read_since(conn, (0, 0), flow_runs=False, task_runs=False)
+    finally:
+        conn.close()
+    [event] = [e for e in events if e.event == "github.push"]
+    assert event.resource["fluvial.resource.id"] == "github.repo.shop"
+    assert event.payload == {"ref": "main"}
+    assert api.post("/hooks/nope", json={}).status_code == 404
+    IncomingWebhook(template="not json {{ body }}").save("broken")
+    bad = api.post("/hooks/broken", json={"a": 1})
+    assert bad.status_code == 422 and "did not render an event" in bad.text
+    guarded = client(host="10.1.2.3", token="t0ken")
+    assert guarded.post("/hooks/github", json={}).status_code == 401

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from fluvial.blocks.core import Block
 from fluvial.blocks.fields import SecretDict
 
-__all__ = ["Webhook"]
+__all__ = ["IncomingWebhook", "Webhook"]
 
 
 class Webhook(Block):
@@ -37,3 +37,22 @@ class Webhook(Block):
             kwargs["json"] = payload
         return httpx.request(self.method, self.url.get_secret_value(),
                              timeout=self.timeout_seconds, **kwargs)
+
+
+class IncomingWebhook(Block):
+    """An endpoint of the server, ``POST /hooks/<name>``, that turns a request into an event.
+
+    ``template`` is a Jinja template that renders to the event as JSON (``event`` and
+    ``resource``, optionally ``related`` and ``payload``), with ``body`` (the request's
+    JSON, or its form fields, or its text), ``headers`` (lower-case names), ``query`` and
+    ``method`` in scope::
+
+        IncomingWebhook(template='{"event": "github.{{ headers["x-github-event"] }}", '
+                                 '"resource": {"fluvial.resource.id": '
+                                 '"github.repo.{{ body.repository.full_name }}"}}').save("github")
+    """
+
+    _block_type_slug: ClassVar[str | None] = "incoming-webhook"
+
+    template: str = Field(description="Jinja that renders the event as JSON.")
+    enabled: bool = True
