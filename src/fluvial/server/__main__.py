@@ -1,6 +1,6 @@
 """``python -m fluvial.server``: the same as ``fluvial server start``."""
 
-from fluvial.cli.server import server_start
+from fluvial.server.command import server_start
 
 if __name__ == "__main__":
     server_start()
