@@ -24,6 +24,8 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from fluvial.workers._worker import sleep_unless_stopping as _sleep
+
 __all__ = ["TaskWorker", "serve"]
 
 logger = logging.getLogger("fluvial.worker")
@@ -53,13 +55,13 @@ class TaskWorker:
         self.run_once = run_once
         self.clock = clock
         self.id = str(uuid.uuid4())
-        self._stop = threading.Event()
+        self._stopping = False  # a plain flag: signal handlers set it (an Event could deadlock)
         self._running: dict[str, ThreadFuture] = {}
         self._last_beat = float("-inf")
         self.finished = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
 
     def start(self) -> None:
         from fluvial.store.connection import database_errors, open_database, transaction
@@ -84,12 +86,12 @@ class TaskWorker:
                     logger.warning("Task worker %s: poll failed (%s); trying again", self.id, exc)
                     if getattr(conn, "broken", False):
                         conn = _reconnect(conn)
-                    self._stop.wait(min(5.0, self.poll_interval * 4))
+                    _sleep(self, min(5.0, self.poll_interval * 4))
                 if self.run_once and not self._running:
                     break
-                if self._stop.is_set():
+                if self._stopping:
                     break
-                self._stop.wait(self.poll_interval)
+                _sleep(self, self.poll_interval)
             while self._running:  # finish what is in hand
                 self._collect(conn)
                 time.sleep(0.05)
@@ -103,8 +105,10 @@ class TaskWorker:
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        old = {s: signal.signal(s, lambda *_: self.stop()) for s in (signal.SIGTERM,
-                                                                       signal.SIGINT)}
+        def handler(signum: int, frame: Any) -> None:
+            self._stopping = True  # a flag only: no locks in a signal handler
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
 
         def restore() -> None:
             for signum, previous in old.items():
@@ -124,7 +128,7 @@ class TaskWorker:
             self._last_beat = now
         reap(conn, now, self.heartbeat_timeout, own_id=self.id)
         self._collect(conn)
-        while not self._stop.is_set() and len(self._running) < self.limit:
+        while not self._stopping and len(self._running) < self.limit:
             claimed = claim_task_run(conn, self.id, list(self.tasks))
             if claimed is None:
                 break
@@ -173,3 +177,4 @@ def _reconnect(conn: Any) -> Any:
 def serve(*tasks: Any, limit: int | None = 10, **options: Any) -> None:
     """Run background runs of ``tasks`` (queued with ``task.delay(...)``) until stopped."""
     TaskWorker(*tasks, limit=limit, **options).start()
+

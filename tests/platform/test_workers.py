@@ -27,12 +27,27 @@ from fluvial.workers import Worker
 from fluvial.workers._claim import cancel_collisions, claim_next
 from fluvial.workers._reaper import reap
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_workers() -> Any:
+    """A test that fails half-way leaves no worker behind (its flow processes die with it)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+
 
 def start_worker(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "fluvial.cli", "worker", "start", "--poll-interval", "0.1", *args],
         env=env_for_children(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    _started.append(proc)
+    return proc
 
 
 def state_of(run_id: Any) -> str | None:

@@ -105,7 +105,7 @@ class Worker:
         self.clock = clock
         self.children: dict[str, _Child] = {}
         self.finished: list[str] = []
-        self._stop = threading.Event()
+        self._stopping = False  # a plain flag: signal handlers set it (an Event could deadlock)
         self._hand_back = False
         self._signals = 0
         self._last_beat = float("-inf")
@@ -128,10 +128,10 @@ class Worker:
                 if self.run_once:
                     self._drain()
                     break
-                if self._stop.is_set():
+                if self._stopping:
                     self._drain()
                     break
-                self._stop.wait(self.poll_interval)
+                sleep_unless_stopping(self, self.poll_interval)
         finally:
             restore()
             self._unregister()
@@ -160,26 +160,24 @@ class Worker:
                     self._conn = open_database()
                 except Exception as again:  # noqa: BLE001 - the next poll tries again
                     logger.warning("Worker %s: cannot reconnect (%s)", self.name, again)
-            self._stop.wait(min(5.0, self.poll_interval * 4))
+            sleep_unless_stopping(self, min(5.0, self.poll_interval * 4))
 
     def stop(self, hand_back: bool = False) -> None:
         """Stop claiming; with ``hand_back``, also give the running runs back."""
         if hand_back:
             self._hand_back = True
-        self._stop.set()
+        self._stopping = True
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
 
         def handler(signum: int, frame: Any) -> None:
+            # flags only: no locks, no logging (the main thread may hold their locks)
             self._signals += 1
-            if self._signals == 1:
-                logger.info("Worker %s: stopping; waiting for %d run(s) to finish "
-                            "(signal again to hand them back)", self.name, len(self.children))
-                self.stop()
-            else:
-                self.stop(hand_back=True)
+            if self._signals > 1:
+                self._hand_back = True
+            self._stopping = True
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
 
@@ -230,7 +228,7 @@ class Worker:
         now = self.clock()
         if now - self._last_beat >= self.heartbeat_interval:
             self.heartbeat(now)
-        if self.schedule and not self._stop.is_set():
+        if self.schedule and not self._stopping:
             self._tick(now)
             self._evaluate()
         _reaper.reap(self._conn, now, self.heartbeat_timeout, own_id=self.id)
@@ -239,10 +237,10 @@ class Worker:
         if self._hand_back:
             self._terminate_all()
             return []
-        if self._stop.is_set() and not self.run_once:
+        if self._stopping and not self.run_once:
             return []
         started = self._claim(now)
-        if not started and not self.run_once and not self._stop.is_set():
+        if not started and not self.run_once and not self._stopping:
             self._ensure_spare()  # between runs, not while one is starting
         return started
 
@@ -272,7 +270,7 @@ class Worker:
         started = []
         while self.limit is None or len(self.children) < self.limit:
             if self.max_runs is not None and self.started >= self.max_runs:
-                self._stop.set()  # enough: finish these and stop
+                self._stopping = True  # enough: finish these and stop
                 break
             run_id = _claim.claim_next(self._conn, self.id, now, self.pool, self.deployment_ids)
             if run_id is None:
@@ -411,6 +409,9 @@ class Worker:
 
     def _drain(self) -> None:
         """Wait for the running processes to end (handing them back if told to)."""
+        if self.children:
+            logger.info("Worker %s: stopping; waiting for %d run(s) to finish (signal again "
+                        "to hand them back)", self.name, len(self.children))
         while self.children:
             if self._hand_back:
                 self._terminate_all()
@@ -421,3 +422,13 @@ class Worker:
             self._collect()
             if self.children:
                 time.sleep(min(self.poll_interval, 0.1))
+
+
+def sleep_unless_stopping(worker: Any, seconds: float) -> None:
+    """Sleep up to ``seconds``, waking early once ``worker`` is stopping."""
+    deadline = time.monotonic() + seconds
+    while not worker._stopping:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))
