@@ -146,3 +146,14 @@ def test_decisions_never_repeat_a_fire_time(catchup: str) -> None:
         nxt = p.next_fire_time
         assert nxt > now
     assert seen == sorted(set(seen))
+
+
+def test_buffer_one_with_catchup_all_runs_missed_times_in_turn() -> None:
+    schedule = Cron("* * * * *", overlap="buffer_one", catchup="all")
+    p = plan(schedule, T, T + 2 * MIN)
+    assert outcomes(p) == [("09:00", "created")] and p.held == T + MIN
+    p = plan(schedule, T + MIN, T + 3 * MIN, active_run="run a (RUNNING)")
+    assert p.decisions == [] and p.held == T + MIN
+    p = plan(schedule, T + MIN, T + 3 * MIN + timedelta(seconds=5))  # run a ended
+    assert outcomes(p) == [("09:01", "created")] and p.held == T + 2 * MIN
+    assert "late (catchup=all)" in p.decisions[0].reason

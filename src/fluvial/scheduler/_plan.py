@@ -157,7 +157,7 @@ def plan(
         span = f"from {next_fire_time.isoformat()}"
         if last_skipped is not None and last_skipped != next_fire_time:
             span += f" to {last_skipped.isoformat()}"
-        why = {"latest": "only the newest runs", "all": f"at most {keep} run",
+        why = {"latest": "only the newest runs", "all": f"at most {keep} run{'s' if keep != 1 else ''}",
                "none": "missed times do not run"}[catchup]
         result.decisions.append(Decision(next_fire_time, SKIPPED,
                                          f"catchup={catchup} ({why}): {count} {span} skipped"))
