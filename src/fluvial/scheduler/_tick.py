@@ -244,11 +244,14 @@ def _handle_schedule(conn: Any, row: Sequence[Any], now: datetime, now_ts: float
         outcome, reason, run_id = decision.outcome, decision.reason, None
         if outcome == CREATE:
             key = idempotency_key(deployment_id, slug, decision.fire_time)
+            # the run's row and Scheduled state are stamped no later than the wall clock:
+            # an injected clock ahead of it must not outrank the states the run records later
+            stamp = min(now_ts, time.time())
             run_id, created = _create_run(conn, deployment, deployment_id, schedule, key,
-                                          fire_ts, now_ts)
+                                          fire_ts, stamp)
             if created and run_id is not None:
                 summary.created.append(run_id)
-                writes.states.append((run_id, f"scheduled by {slug}", now_ts))
+                writes.states.append((run_id, f"scheduled by {slug}", stamp))
             else:
                 outcome = DUPLICATE
                 reason = f"a run with key {key!r} exists already; not created again"
