@@ -189,19 +189,26 @@ class FutureList(list[Future]):
 
 PrefectFutureList = FutureList
 
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
+
 
 def _replace_futures(value: Any, found: list[Future] | None, swap: Callable[[Future], Any]) -> Any:
     """``value`` with every future inside it (lists, tuples, sets, dicts, nested) collected
     into ``found`` (first pass) or replaced by ``swap(future)`` (second pass)."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Future):
         if found is not None:
             found.append(value)
             return value
         return swap(value)
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = [_replace_futures(v, found, swap) for v in value]
         if found is not None:
+            for v in value:
+                if type(v) not in _PLAIN:
+                    _replace_futures(v, found, swap)
             return value
+        items = [_replace_futures(v, found, swap) for v in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
             return type(value)(*items)
         if isinstance(value, FutureList):  # its futures are states now: a plain list
