@@ -598,3 +598,16 @@ def test_a_timed_out_flow_does_not_wait_for_its_running_tasks():
     state = hurried(return_state=True)
     assert state.name == "TimedOut"
     assert time.monotonic() - start < 3, "the flow waited for a task after its deadline"
+
+
+def test_an_async_flow_with_bad_parameters_hands_back_an_awaitable_failed_state():
+    @flow
+    async def typed(n: int):
+        return n
+
+    async def main():
+        state = await typed("abc", return_state=True)
+        return state, await state.result(raise_on_failure=False)
+
+    state, error = asyncio.run(main())
+    assert state.is_failed() and isinstance(error, ParameterTypeError)

@@ -74,7 +74,7 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
         not_ready = _wait_for_upstreams(flow, wait_for)
         if not_ready is not None:
             logger.error("%s", not_ready.message)
-            return not_ready if return_state else not_ready.result()
+            return _handed_back(flow, not_ready) if return_state else not_ready.result()
     if flow.validate_parameters:
         try:
             parameters = flow.validator.validate(parameters)
@@ -82,7 +82,8 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
             if not return_state:
                 raise
             logger.error("Flow %r: validation of flow parameters failed: %s", flow.name, exc)
-            return st.Failed(exc, f"Validation of flow parameters failed with error: {exc}")
+            return _handed_back(flow, st.Failed(
+                exc, f"Validation of flow parameters failed with error: {exc}"))
     configure_console()
     parent_task = _task_run.get()
     parent_flow = _flow_run.get()
@@ -120,8 +121,7 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
             call_hooks(hooks, flow, flow_run, state)
         raise
     state.run_id = flow_run.id
-    if flow.is_async:
-        st.awaitable_result(state)
+    _handed_back(flow, state)
     flow_run.state = state
     record_flow_state(recorder, flow_run, state, final=True)
     hooks = final_hooks(flow, state)
@@ -134,6 +134,13 @@ def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
     if returned is not _RAISED and not isinstance(returned, State):
         return returned  # futures in it are final states now, as Prefect hands them back
     return State.result(state)
+
+
+def _handed_back(flow: Flow, state: State) -> State:
+    """A state of an ``async def`` flow gets a ``result()`` that is awaitable in async code."""
+    if flow.is_async:
+        st.awaitable_result(state)
+    return state
 
 
 def _interrupted(flow_run: FlowRun, exc: BaseException, recorder: Recorder | None) -> State:
