@@ -15,6 +15,8 @@ import pytest
 
 from fluvial.runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+pytest_plugins = ["leakcheck"]  # no child process or thread a test started outlives it
+
 RUNNER_KINDS = ["threads", "processes", "dask", "ray"]
 
 
@@ -29,12 +31,28 @@ def fluvial_home(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[object]:
+    import leakcheck
+
     distributed = pytest.importorskip("distributed")
+    before = set(leakcheck.snapshot_new_children(set()))
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
                                        host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    leakcheck.session_roots.update(leakcheck.snapshot_new_children(before))
+    # a nanny runs in this process and restarts a dead worker as a new child of ours
+    leakcheck.session_sources.append(lambda: _dask_worker_pids(cluster))
     yield cluster
     _shutdown_started("dask")
     cluster.close()
+
+
+def _dask_worker_pids(cluster: object) -> list[int]:
+    pids = []
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        pid = getattr(process, "pid", None)
+        if pid is not None:
+            pids.append(pid)
+    return pids
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +63,15 @@ def ray_session() -> Iterator[object]:
     # reference), so they need the test directories pytest put on sys.path.
     paths = [p for p in sys.path if p.startswith(str(Path(__file__).parent))]
     env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+    import leakcheck
     from fluvial.runners._ray_local import init_ray
+
+    before = set(leakcheck.snapshot_new_children(set()))
 
     # As RayTaskRunner() starts it: every server of the session on 127.0.0.1 only.
     init_ray(ray, None, dict(runtime_env={"env_vars": env}, num_cpus=4, include_dashboard=False,
                              logging_level=logging.WARNING, log_to_driver=True))
+    leakcheck.session_roots.update(leakcheck.snapshot_new_children(before))
     yield ray
     _shutdown_started("ray")
     ray.shutdown()
@@ -83,8 +105,18 @@ def _shutdown_started(kind: str) -> None:
         runner.shutdown()
 
 
+def _session_workers() -> list[int]:
+    runner = _started.get("processes")
+    return runner.worker_pids() if isinstance(runner, ProcessPoolTaskRunner) else []
+
+
 @pytest.fixture(scope="session")
 def started_runners() -> Iterator[dict[str, TaskRunner]]:
+    import leakcheck
+
+    leakcheck.session_sources.append(_session_workers)
+    leakcheck.session_thread_marks.append(
+        lambda: [r.thread_tag for r in _started.values() if isinstance(r, ProcessPoolTaskRunner)])
     yield _started
     for runner in _started.values():
         runner.shutdown()

@@ -300,6 +300,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
 
     # -- crashes ------------------------------------------------------------------
     def _worker_died(self, worker: _Worker) -> None:
+        worker.outbox.put(None)  # its sender thread ends too
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
