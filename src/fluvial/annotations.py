@@ -68,8 +68,10 @@ class Quote(quote[T]):
     def __init__(self, value: T) -> None:
         import warnings
 
+        from fluvial.exceptions import FluvialDeprecationWarning
+
         warnings.warn("Use of `Quote` is deprecated. Use `quote` instead.",
-                      DeprecationWarning, stacklevel=2)
+                      FluvialDeprecationWarning, stacklevel=2)
         super().__init__(value)
 
 

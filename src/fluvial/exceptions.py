@@ -1,6 +1,9 @@
-"""Every exception fluvial raises on purpose, in one place.
+"""Every exception (and warning) fluvial raises on purpose, in one place.
 
-The tree::
+Modules that raise one may re-export it (``fluvial.concurrency.ConcurrencySlotTimeout``,
+``fluvial.serialization.SerializationError``, ``fluvial.store.StoreError``, ...);
+the class lives here. ``tests/test_exceptions.py`` checks that every exception
+class defined anywhere in fluvial is in this tree. The tree::
 
     FluvialError
     ├── FlowError
@@ -15,7 +18,10 @@ The tree::
     │   ├── UpstreamTaskError                            an upstream task failed; this one did not run
     │   ├── TaskTimeoutError          (also TimeoutError) a task run passed its ``timeout_seconds``
     │   ├── CrashedRun                                   the worker running a task died
-    │   └── SerializationFailure      (also TypeError)  an argument or result could not be pickled
+    │   ├── SerializationFailure      (also SerializationError) a task run's argument or result
+    │   │                                                could not be pickled for a remote runner
+    │   └── TaskRunFailure                               (on a Dask worker) a run ended not
+    │                                                    completed; carries its final state
     ├── FlowTimeoutError              (also TimeoutError) a flow run passed its ``timeout_seconds``
     ├── FlowPauseTimeout              (also TimeoutError) a paused flow run was not resumed in time
     ├── NotPausedError                (also RuntimeError) resuming a flow run that is not paused
@@ -30,19 +36,48 @@ The tree::
     ├── BlockError                                       a block cannot be saved or loaded
     │   ├── BlockNotFoundError        (also LookupError) no block (or block type) by that name
     │   └── EncryptionKeyError                           the key for secret fields is missing or wrong
+    ├── ConcurrencySlotTimeout        (also TimeoutError) slots not granted within ``timeout``
+    ├── SerializationError            (also TypeError)  a serializer cannot encode an object
+    │   └── SerializationFailure      (see TaskError above: the same failure, for a task run)
+    ├── HashError                     (also TypeError)  an input cannot be hashed into a cache key
+    ├── ResultRecordError                                a stored result is missing or corrupt
+    ├── FlowVisualizationError        (also RuntimeError) a flow cannot be traced for a graph
     ├── SettingsError                 (also ValueError) a ``FLUVIAL_*`` variable is invalid
-    └── StoreError                                       the run record cannot be opened or written
-        ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
-        └── AmbiguousRunIdError       (also LookupError) an id prefix matches several runs
+    ├── StoreError                                       the run record cannot be opened or written
+    │   ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
+    │   ├── AmbiguousRunIdError       (also LookupError) an id prefix matches several runs
+    │   └── WireError                                    the pipe to the store's writer process broke
+    └── RemoteTraceback                                  the ``__cause__`` carrying a traceback
+                                                         formatted in another process
 
-Warnings: ``InsecureHomeWarning`` (a ``UserWarning``): FLUVIAL_HOME can be written by
-other users.
+``SerializationError`` is what a serializer raises for any object;
+``SerializationFailure`` is the task-run error a runner raises when a task's argument
+or result cannot cross to or from a worker: it is both a ``TaskError`` and a
+``SerializationError``, so either ``except`` catches it.
+
+Warnings::
+
+    UserWarning
+    └── FluvialWarning                                   every warning fluvial issues
+        ├── InsecureHomeWarning                          FLUVIAL_HOME is writable by other users
+        ├── CacheKeyWarning                              a task's cache key cannot be computed
+        └── FluvialDeprecationWarning (also DeprecationWarning) a name kept for compatibility
+
+(The test suite turns every ``FluvialWarning`` into an error: ``filterwarnings`` in
+pyproject.toml.) One signal is deliberately outside the tree: a worker's flow-run
+process stops on SIGTERM with ``fluvial.workers._flow_process.Terminated``, a
+``BaseException`` like ``KeyboardInterrupt``, so that user code catching
+``Exception`` cannot swallow it.
 
 Backend errors are translated where they enter fluvial and re-raised ``from`` the
 original, so a worker's traceback stays reachable as ``__cause__``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 
 class FluvialError(Exception):
@@ -148,8 +183,64 @@ class CrashedRun(TaskError):
     """The process or worker running a task died before reporting a result."""
 
 
-class SerializationFailure(TaskError, TypeError):
-    """An argument or a return value could not be serialized for a remote runner."""
+class SerializationError(FluvialError, TypeError):
+    """An object cannot be encoded by the chosen serializer."""
+
+
+class SerializationFailure(TaskError, SerializationError):
+    """An argument or a return value of a task run could not be serialized for a remote runner."""
+
+
+class TaskRunFailure(TaskError):
+    """Raised on a worker to tell the backend a run did not complete; carries its state."""
+
+    def __init__(self, state: Any, task_name: str, task_run_id: Any) -> None:
+        super().__init__(state, task_name, task_run_id)
+        self.state = state
+        self.task_name = task_name
+        self.task_run_id = task_run_id
+
+    def __str__(self) -> str:
+        return f"task {self.task_name!r} ended {self.state.name}: {self.state.message}"
+
+
+class HashError(FluvialError, TypeError):
+    """An object (or a task parameter) cannot be turned into a stable hash."""
+
+
+class ResultRecordError(FluvialError):
+    """A result record cannot be read: missing, truncated, corrupted or undecodable.
+
+    ``path`` is the record's file and ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(path, reason)  # args kept so the error pickles across processes
+        self.path = Path(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"result record '{self.path}' {self.reason}"
+
+
+class ConcurrencySlotTimeout(FluvialError, TimeoutError):
+    """Slots were not granted within `timeout` seconds; `names` are the limits waited on."""
+
+    def __init__(self, names: Sequence[str], occupy: int, timeout: float) -> None:
+        self.names = tuple(names)
+        self.occupy = occupy
+        self.timeout = timeout
+        shown = ", ".join(repr(n) for n in self.names)
+        super().__init__(
+            f"timed out after {timeout:g}s waiting for {occupy} slot(s) of concurrency limit(s) {shown}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.names, self.occupy, self.timeout))
+
+
+class FlowVisualizationError(FluvialError, RuntimeError):
+    """The flow function could not be traced with placeholders for its task results."""
 
 
 class FailedRun(FluvialError):
@@ -204,7 +295,11 @@ class AmbiguousRunIdError(StoreError, LookupError):
     """An id prefix matches more than one run."""
 
 
-class RemoteTraceback(Exception):
+class WireError(StoreError):
+    """The pipe to the store's writer process is broken: a truncated or oversized frame."""
+
+
+class RemoteTraceback(FluvialError):
     """Carries the formatted traceback of an exception raised in another process."""
 
     def __init__(self, tb: str) -> None:
@@ -215,5 +310,17 @@ class RemoteTraceback(Exception):
         return self.tb
 
 
-class InsecureHomeWarning(UserWarning):
+class FluvialWarning(UserWarning):
+    """Base class of every warning fluvial issues."""
+
+
+class FluvialDeprecationWarning(FluvialWarning, DeprecationWarning):
+    """A name or an argument kept for compatibility; the message says what replaces it."""
+
+
+class CacheKeyWarning(FluvialWarning):
+    """A task's cache key cannot be computed: the run goes ahead without the cache."""
+
+
+class InsecureHomeWarning(FluvialWarning):
     """``FLUVIAL_HOME`` exists and users other than its owner may write to it."""

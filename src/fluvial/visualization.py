@@ -25,13 +25,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from fluvial.exceptions import FlowVisualizationError
+
 __all__ = ["FlowVisualizationError", "TaskGraph", "trace_flow"]
 
 logger = logging.getLogger("fluvial.visualization")
-
-
-class FlowVisualizationError(RuntimeError):
-    """The flow function could not be traced with placeholders for its task results."""
 
 
 @dataclass

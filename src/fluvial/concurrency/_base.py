@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fluvial.exceptions import ConcurrencySlotTimeout
+
 __all__ = [
     "ConcurrencySlotTimeout",
     "Lease",
@@ -46,19 +48,6 @@ def limits_changed(tag: str) -> None:
     """Tell every store-backed manager of this process that `tag`'s limit changed."""
     for manager in list(_store_backed):
         manager._limit_changed(tag)
-
-
-class ConcurrencySlotTimeout(TimeoutError):
-    """Slots were not granted within `timeout` seconds; `names` are the limits waited on."""
-
-    def __init__(self, names: Sequence[str], occupy: int, timeout: float) -> None:
-        self.names = tuple(names)
-        self.occupy = occupy
-        self.timeout = timeout
-        shown = ", ".join(repr(n) for n in self.names)
-        super().__init__(
-            f"timed out after {timeout:g}s waiting for {occupy} slot(s) of concurrency limit(s) {shown}"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from fluvial.exceptions import CrashedRun, SerializationFailure
+from fluvial.exceptions import CrashedRun, SerializationFailure, TaskRunFailure
 from fluvial.futures import Future
 from fluvial.orchestration.admission import Admission, dispatch_failed, guarded
 from fluvial.runners.base import TaskRunner, when_settled
@@ -38,19 +38,6 @@ __all__ = [
     "picklable_state",
     "settle_error",
 ]
-
-
-class TaskRunFailure(Exception):
-    """Raised on a worker to tell the backend a run did not complete; carries its state."""
-
-    def __init__(self, state: State, task_name: str, task_run_id: Any) -> None:
-        super().__init__(state, task_name, task_run_id)
-        self.state = state
-        self.task_name = task_name
-        self.task_run_id = task_run_id
-
-    def __str__(self) -> str:
-        return f"task {self.task_name!r} ended {self.state.name}: {self.state.message}"
 
 
 class RemoteFuture(Future):

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import CodeType
 from typing import Any
 
+from fluvial.exceptions import CacheKeyWarning
+
 from ._errors import HashError, SerializationError
 from ._identity import function_identity
 from ._msgpack import ExtType, packb_strict, to_ext
@@ -194,7 +196,8 @@ def task_input_hash(context: Any, arguments: Mapping[str, Any]) -> str | None:
         inputs = hash_inputs(arguments)
     except HashError as exc:
         task = f"task {identity!r}" if identity else "the task"
-        warnings.warn(f"cannot compute a cache key for {task}: {exc}", UserWarning, stacklevel=2)
+        warnings.warn(f"cannot compute a cache key for {task}: {exc}", CacheKeyWarning,
+                      stacklevel=2)
         return None
     return hash_objects(identity, inputs)
 

@@ -23,14 +23,12 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from fluvial.exceptions import WireError
+
 __all__ = ["FrameReader", "WireError", "decode", "encode", "uuid_text", "write_frame"]
 
 _HEADER = struct.Struct("<I")
 MAX_FRAME = 2**31  # a batch is far smaller; anything larger is a broken stream
-
-
-class WireError(Exception):
-    """The stream is broken: a truncated or oversized frame."""
 
 
 def uuid_text(value: int) -> str:
