@@ -63,7 +63,7 @@ def test_arguments_that_do_not_bind_raise_parameter_bind_error():
 
     with pytest.raises(ParameterBindError, match="two") as info:
         two(1, 2, 3)
-    assert isinstance(info.value, TypeError)
+    assert "too many positional arguments" in str(info.value)
     with pytest.raises(ParameterBindError):
         two(1, 2, 3, return_state=True)  # Prefect raises here too: nothing to run
 

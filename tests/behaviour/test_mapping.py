@@ -61,7 +61,6 @@ def test_map_length_mismatch_names_task_and_lengths(runner):
 
     with pytest.raises(MappingLengthMismatch) as info:
         mapped()
-    assert isinstance(info.value, ValueError)
     message = str(info.value)
     assert "'add'" in message and "3" in message and "2" in message
 
@@ -119,7 +118,6 @@ def test_map_without_any_iterable_is_a_clear_error(runner, static):
 
     with pytest.raises(MappingTypeError) as info:
         mapped()
-    assert isinstance(info.value, TypeError)
     assert "'add'" in str(info.value) and "iterable" in str(info.value)
 
 

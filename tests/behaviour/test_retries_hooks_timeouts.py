@@ -83,7 +83,8 @@ def test_hooks_run_once_per_final_state(runner, tmp_path: Path):
     def broken_hook(task, task_run, state):
         raise RuntimeError("hooks must not change the state")
 
-    @task(on_completion=[on_done, broken_hook], on_failure=[on_done, broken_hook], retries=1)
+    # the broken hook first: the hooks after it still run, and the state stands
+    @task(on_completion=[broken_hook, on_done], on_failure=[broken_hook, on_done], retries=1)
     def maybe(x: int) -> int:
         if x < 0:
             raise ValueError("negative")

@@ -104,8 +104,13 @@ def test_release_twice_and_renew():
 
 def test_lease_expiry_frees_slot():
     m = InProcessSlotManager({"db": 1})
-    m.acquire("db", lease_seconds=0.05)  # never released nor renewed
-    m.acquire("db", timeout=30).release()
+    expired = m.acquire("db", lease_seconds=0.05)  # never released nor renewed
+    second = m.acquire("db", timeout=30)  # granted once the first lease expires
+    assert set(m.live_leases()) == {second.lease_id}
+    expired.release()  # too late: it frees nothing of the new holder's
+    assert m.statistics("db").active == 1
+    second.release()
+    assert m.statistics("db").active == 0
 
 
 def test_cancel_withdraws_waiter():

@@ -34,7 +34,7 @@ def test_catchup_latest_runs_only_the_newest_missed_time() -> None:
     assert outcomes(p) == [("09:00", "skipped"), ("09:05", "created")]
     assert "catchup=latest" in p.decisions[0].reason
     assert "5 missed fire times" in p.decisions[0].reason
-    assert p.decisions[1].reason == "10.0s late (catchup=latest)" or p.decisions[1].reason is None
+    assert p.decisions[1].reason is None  # created: the newest missed time is not late enough
     assert p.next_fire_time == T + 6 * MIN
 
 

@@ -126,9 +126,8 @@ UNSUPPORTED = [
 @pytest.mark.parametrize("name", ["msgpack", "json", "compressed/msgpack"])
 @pytest.mark.parametrize(("obj", "type_name"), UNSUPPORTED)
 def test_unsupported_object_raises_naming_its_type(name: str, obj: object, type_name: str) -> None:
-    with pytest.raises(SerializationError, match=type_name) as info:
+    with pytest.raises(SerializationError, match=type_name):
         get_serializer(name).dumps(obj)
-    assert isinstance(info.value, TypeError)
 
 
 def test_unsupported_tzinfo_raises_serialization_error() -> None:
