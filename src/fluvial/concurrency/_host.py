@@ -59,6 +59,7 @@ from fluvial.concurrency._base import (
 )
 from fluvial.concurrency._inprocess import DeadlineTimer
 from fluvial.concurrency._limits import fluvial_home
+from fluvial.concurrency._table import take_from_buckets
 
 __all__ = ["HostSlotManager"]
 
@@ -384,26 +385,16 @@ class HostSlotManager(SlotManager):
                 fd = os.open(self._nf(n).dir / "bucket", _OPEN_FLAGS, PRIVATE_FILE)
                 fds.append(fd)
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            now = time.time()
             full_at = []
-            wait = 0.0
-            for fd, s in zip(fds, specs.values(), strict=True):
+            for fd in fds:
                 raw = os.pread(fd, 64, 0)
-                t = float(raw) if raw.strip() else 0.0
-                full_at.append(t)
-                rate = float(s.slot_decay_per_second or 0)
-                over = max(0.0, (t - now) * rate) + occupy - s.limit
-                if s.limit <= 0:
-                    return float("inf")
-                if over > 1e-9:
-                    wait = max(wait, over / rate)
-            if wait > 0:
-                return wait
-            for fd, t, s in zip(fds, full_at, specs.values(), strict=True):
-                new = repr(max(now, t) + occupy / float(s.slot_decay_per_second or 1)).encode()
+                full_at.append(float(raw) if raw.strip() else 0.0)
+            buckets = [(s.limit, float(s.slot_decay_per_second or 0)) for s in specs.values()]
+            wait, new_full_at = take_from_buckets(full_at, buckets, occupy, time.time())
+            for fd, t in zip(fds, new_full_at, strict=False):  # empty when it must wait
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, new, 0)
-            return 0.0
+                os.pwrite(fd, repr(t).encode(), 0)
+            return wait
         finally:
             for fd in fds:
                 os.close(fd)

@@ -1,8 +1,8 @@
 """Ray slot manager: the slots live in a named actor of the cluster.
 
-Owns `SlotActor` (an async Ray actor holding a `SlotTable`, found or created
+Owns `SlotActor` (an async Ray actor hosting a `HostedSlots`, found or created
 with `get_if_exists=True` under a fixed name and namespace) and `RaySlotManager`
-(the client side). Every driver and worker of the cluster that uses the same
+(the client side, a `RemoteSlotManager` whose messages are actor calls). Every driver and worker of the cluster that uses the same
 actor name shares the slots.
 
 Leases expire: every lease has a duration (`lease_seconds`, default 30 s) and
@@ -16,31 +16,17 @@ ray is imported only in this module.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import logging
 import threading
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import ray
 
-from fluvial.concurrency._base import (
-    Lease,
-    Limit,
-    LimitSource,
-    SlotManager,
-    SlotRequest,
-    SlotStatistics,
-)
-from fluvial.concurrency._inprocess import DeadlineTimer
-from fluvial.concurrency._table import SlotTable
+from fluvial.concurrency._base import Lease, Limit, LimitSource
+from fluvial.concurrency._hosted import HostedSlots, RemoteSlotManager
 
 __all__ = ["RaySlotManager", "SlotActor"]
-
-logger = logging.getLogger("fluvial.concurrency")
 
 DEFAULT_ACTOR_NAME = "fluvial-slots"
 DEFAULT_NAMESPACE = "fluvial"
@@ -51,94 +37,15 @@ class SlotActor:
     """The cluster's slot table."""
 
     def __init__(self) -> None:
-        self.table = SlotTable()
-        self.waiting: dict[str, tuple[int, asyncio.Future[int | None]]] = {}
-        self.cancelled: OrderedDict[str, None] = OrderedDict()  # cancels that beat their acquire
-        self.timer = DeadlineTimer(self._expire, "fluvial-ray-slot-leases")
-
-    def _expire(self) -> float | None:
-        return self.table.expire()[1]
-
-    def _schedule(self) -> None:
-        nxt = self.table.next_deadline()
-        if nxt is not None:
-            self.timer.schedule(nxt)
+        self.slots = HostedSlots("fluvial-ray-slot-leases")
 
     @ray.method(concurrency_group="wait")
-    async def acquire(self, token: str, limits: dict[str, int], occupy: int,
-                      lease_seconds: float | None, nowait: bool) -> int | None:
-        if nowait:
-            rid = self.table.try_acquire(limits, occupy, lease_seconds)
-            self._schedule()
-            return rid
-        if self.cancelled.pop(token, False) is None:
-            return None
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[int | None] = loop.create_future()
-
-        def settle(rid: int) -> None:
-            if fut.done():
-                self.table.release(rid)
-            else:
-                fut.set_result(rid)
-
-        def granted(rid: int) -> None:  # may run on the control loop or the timer thread
-            self.waiting.pop(token, None)
-            loop.call_soon_threadsafe(settle, rid)
-
-        rid, now = self.table.request(limits, occupy, granted, lease_seconds)
-        if now:
-            self._schedule()
-            return rid
-        self.waiting[token] = (rid, fut)
-        got = await fut
-        self._schedule()
-        return got
+    async def acquire(self, **kw: Any) -> int | None:
+        return await self.slots.acquire(**kw)
 
     @ray.method(concurrency_group="control")
-    async def cancel(self, token: str) -> bool:
-        entry = self.waiting.pop(token, None)
-        if entry is None:
-            self.cancelled[token] = None
-            while len(self.cancelled) > 10_000:
-                self.cancelled.popitem(last=False)
-            return False
-        if not self.table.cancel(entry[0]):
-            return False
-        fut = entry[1]
-
-        def settle() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        fut.get_loop().call_soon_threadsafe(settle)
-        return True
-
-    @ray.method(concurrency_group="control")
-    async def release(self, rid: int) -> bool:
-        return self.table.release(rid)
-
-    @ray.method(concurrency_group="control")
-    async def renew(self, rids: list[int], lease_seconds: float) -> int:
-        n = sum(self.table.renew(rid, lease_seconds) for rid in rids)
-        self._schedule()
-        return n
-
-    @ray.method(concurrency_group="control")
-    async def statistics(self, name: str) -> tuple[int | None, int, int, int]:
-        return self.table.statistics(name)
-
-    @ray.method(concurrency_group="control")
-    async def reset(self, name: str) -> None:
-        self.table.reset(name)
-
-    @ray.method(concurrency_group="control")
-    async def take_tokens(self, specs: dict[str, tuple[int, float]], occupy: int) -> float:
-        return self.table.take_tokens(specs, occupy)
-
-    @ray.method(concurrency_group="control")
-    async def leases(self) -> dict[int, tuple[list[str], int]]:
-        return {rid: (sorted(n), o) for rid, (n, o) in self.table.leases().items()}
+    async def control(self, action: str, kw: dict[str, Any]) -> Any:
+        return self.slots.control(action, kw)
 
 
 _actors: dict[tuple[str, str, str], Any] = {}
@@ -162,7 +69,7 @@ def _actor(name: str, namespace: str, detached: bool) -> Any:
         return handle
 
 
-class RaySlotManager(SlotManager):
+class RaySlotManager(RemoteSlotManager):
     """Slots shared through the named actor `name` in `namespace` (created on first use)."""
 
     def __init__(
@@ -186,9 +93,25 @@ class RaySlotManager(SlotManager):
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
-    # -- renewal --------------------------------------------------------------------
+    # -- messages -------------------------------------------------------------------
 
-    def _track(self, lease: Lease) -> None:
+    def _ref(self, action: str, kw: dict[str, Any]) -> Any:
+        if action == "acquire":
+            return self.actor.acquire.remote(**kw)
+        return self.actor.control.remote(action, kw)
+
+    def _send(self, action: str, **kw: Any) -> concurrent.futures.Future[Any]:
+        return self._ref(action, kw).future()
+
+    def _post(self, action: str, **kw: Any) -> None:
+        self._ref(action, kw)
+
+    # -- every lease expires; live ones are renewed -------------------------------------
+
+    def _lease_seconds(self, lease_seconds: float | None) -> float:
+        return lease_seconds or self.default_lease_seconds
+
+    def _held(self, lease: Lease) -> None:
         if not self.auto_renew:
             return
         with self._lock:
@@ -198,6 +121,10 @@ class RaySlotManager(SlotManager):
                                                  name="fluvial-ray-lease-renewer")
                 self._renewer.start()
 
+    def _dropped(self, lease: Lease) -> None:
+        with self._lock:
+            self._live.pop(lease.lease_id, None)
+
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.default_lease_seconds / 3):
             with self._lock:
@@ -206,74 +133,7 @@ class RaySlotManager(SlotManager):
                     d = lease.lease_seconds or self.default_lease_seconds
                     by_duration.setdefault(d, []).append(rid)
             for d, rids in by_duration.items():
-                self.actor.renew.remote(rids, d)
-
-    # -- backend primitives ---------------------------------------------------------------
-
-    def _lease_for(self, specs: dict[str, Limit], occupy: int, rid: int,
-                   lease_seconds: float) -> Lease:
-        lease = Lease(self, tuple(specs), occupy, rid, lease_seconds)
-        self._track(lease)
-        return lease
-
-    def _request(self, specs: dict[str, Limit], occupy: int,
-                 on_granted: Callable[[Lease], None], lease_seconds: float | None) -> SlotRequest:
-        names = tuple(specs)
-        seconds = lease_seconds or self.default_lease_seconds
-        token = uuid.uuid4().hex
-        req = SlotRequest(names, occupy, cancel=lambda: self.actor.cancel.remote(token))
-
-        def done(f: concurrent.futures.Future[Any]) -> None:
-            try:
-                rid = f.result()
-            except Exception:
-                logger.exception("slot request for %s failed", list(names))
-                return
-            if rid is None:
-                return
-            lease = Lease(self, names, occupy, rid, seconds)
-            if req._mark_granted(lease):
-                self._track(lease)
-                on_granted(lease)
-            else:
-                self.actor.release.remote(rid)
-
-        limits = {n: s.limit for n, s in specs.items()}
-        self.actor.acquire.remote(token, limits, occupy, seconds, False).future().add_done_callback(done)
-        return req
-
-    def _try_acquire(self, specs: dict[str, Limit], occupy: int,
-                     lease_seconds: float | None) -> Lease | None:
-        seconds = lease_seconds or self.default_lease_seconds
-        limits = {n: s.limit for n, s in specs.items()}
-        rid = ray.get(self.actor.acquire.remote(uuid.uuid4().hex, limits, occupy, seconds, True))
-        return None if rid is None else self._lease_for(specs, occupy, rid, seconds)
-
-    def _release(self, lease: Lease) -> None:
-        with self._lock:
-            self._live.pop(lease.lease_id, None)
-        self.actor.release.remote(lease.lease_id)
-
-    def _renew(self, lease: Lease, lease_seconds: float | None) -> None:
-        self.actor.renew.remote([lease.lease_id], lease_seconds or self.default_lease_seconds)
-
-    def _take_tokens(self, specs: dict[str, Limit], occupy: int) -> float:
-        payload = {n: (s.limit, float(s.slot_decay_per_second or 0)) for n, s in specs.items()}
-        return float(ray.get(self.actor.take_tokens.remote(payload, occupy)))
-
-    def statistics(self, name: str) -> SlotStatistics:
-        limit, active, holders, waiters = ray.get(self.actor.statistics.remote(name))
-        if limit is None:
-            lim = self.limit_of(name)
-            limit = None if lim is None else lim.limit
-        return SlotStatistics(name, limit, active, holders, waiters)
-
-    def reset(self, name: str) -> None:
-        ray.get(self.actor.reset.remote(name))
-
-    def live_leases(self) -> dict[int, tuple[frozenset[str], int]]:
-        got = ray.get(self.actor.leases.remote())
-        return {int(k): (frozenset(n), o) for k, (n, o) in got.items()}
+                self._post("renew", rids=rids, lease_seconds=d)
 
     def close(self) -> None:
         self._stop.set()

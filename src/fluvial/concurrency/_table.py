@@ -11,7 +11,8 @@ driver, the Dask scheduler plugin and the Ray actor each hold a `SlotTable`.
 - Leases may carry a deadline (`lease_seconds`) and an owner key (a Dask worker
   or client); `expire(now)` and `release_owner(key)` free them.
 - Token buckets (`take_tokens`) implement `rate_limit`: a name's decaying slots
-  drain at `slot_decay_per_second`, as in Prefect.
+  drain at `slot_decay_per_second`, as in Prefect. The arithmetic is
+  `take_from_buckets`, which the host manager also runs over its bucket files.
 
 Thread-safe; callbacks run after the table's lock is dropped.
 """
@@ -24,11 +25,35 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
-__all__ = ["SlotTable"]
+__all__ = ["SlotTable", "take_from_buckets"]
 
 Grant = Callable[[int], None]
+
+
+def take_from_buckets(
+    full_at: Sequence[float], specs: Sequence[tuple[int, float]], occupy: int, now: float
+) -> tuple[float, list[float]]:
+    """Take ``occupy`` decaying slots from every bucket now, or say how long to wait.
+
+    Bucket ``i`` has ``specs[i] = (limit, rate)`` and drains empty at ``full_at[i]``
+    (its slots decay at ``rate`` per second). Returns ``(0.0, new full_at)`` when the
+    slots were taken, ``(seconds to wait, [])`` when not (``inf`` for a limit of 0).
+    """
+    wait = 0.0
+    for t, (limit, rate) in zip(full_at, specs, strict=True):
+        if limit <= 0:
+            return math.inf, []
+        over = max(0.0, (t - now) * rate) + occupy - limit
+        if over > 1e-9:
+            wait = max(wait, over / rate if rate > 0 else math.inf)
+    if wait > 0.0:
+        return wait, []
+    return 0.0, [
+        max(now, t) + occupy / (rate if rate > 0 else 1.0)
+        for t, (_, rate) in zip(full_at, specs, strict=True)
+    ]
 
 
 class _Name:
@@ -220,22 +245,14 @@ class SlotTable:
         """Take `occupy` decaying slots on every name now (returns 0.0) or return the wait in seconds."""
         with self._lock:
             self._set_limits({n: lim for n, (lim, _) in specs.items()})
-            now = self._clock()
-            wait = 0.0
-            for n, (limit, rate) in specs.items():
-                used = max(0.0, (self._names[n].bucket_full_at - now) * rate)
-                over = used + occupy - limit
-                if limit <= 0:
-                    over = float("inf")
-                if over > 1e-9:
-                    wait = max(wait, over / rate)
-            if wait > 0.0:
-                return wait
-            for n, (_, rate) in specs.items():
-                e = self._names[n]
+            entries = [self._names[n] for n in specs]
+            wait, full_at = take_from_buckets(
+                [e.bucket_full_at for e in entries], list(specs.values()), occupy, self._clock()
+            )
+            for e, (_, rate), t in zip(entries, specs.values(), full_at, strict=False):
                 e.rate = rate
-                e.bucket_full_at = max(now, e.bucket_full_at) + occupy / rate
-            return 0.0
+                e.bucket_full_at = t
+            return wait
 
     # -- introspection -----------------------------------------------------------------
 
