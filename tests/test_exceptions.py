@@ -39,7 +39,12 @@ def _modules() -> list[str]:
 def _defined_classes() -> list[type]:
     found = []
     for name in _modules():
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # an optional extra that is not installed
+            if (exc.name or "fluvial").split(".")[0] == "fluvial":
+                raise
+            continue
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if obj.__module__ == name:
                 found.append(obj)

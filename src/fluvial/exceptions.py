@@ -42,6 +42,9 @@ class defined anywhere in fluvial is in this tree. The tree::
     ├── HashError                     (also TypeError)  an input cannot be hashed into a cache key
     ├── ResultRecordError                                a stored result is missing or corrupt
     ├── FlowVisualizationError        (also RuntimeError) a flow cannot be traced for a graph
+    ├── AutomationNotFound            (also LookupError) no automation by that id or name
+    ├── InsecureBind                  (also RuntimeError) the server would listen beyond this
+    │                                                    machine without a token
     ├── SettingsError                 (also ValueError) a ``FLUVIAL_*`` variable is invalid
     ├── StoreError                                       the run record cannot be opened or written
     │   ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
@@ -269,6 +272,14 @@ class BlockNotFoundError(BlockError, LookupError):
 
 class EncryptionKeyError(BlockError):
     """The key that encrypts secret block fields is missing, malformed or not the one used."""
+
+
+class AutomationNotFound(FluvialError, LookupError):
+    """No automation by that id or name."""
+
+
+class InsecureBind(FluvialError, RuntimeError):
+    """The server would listen beyond this machine without a token."""
 
 
 class SettingsError(FluvialError, ValueError):

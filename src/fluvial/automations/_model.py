@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluvial.automations._actions import Action, RunDeployment
 from fluvial.automations._triggers import DeploymentEventTrigger, EventTrigger, Trigger
+from fluvial.exceptions import AutomationNotFound
 
 __all__ = [
     "Automation",
@@ -33,10 +34,6 @@ __all__ = [
 _COLUMNS = "id, name, description, enabled, trigger, actions, deployment_id, created, updated"
 _trigger_adapter: TypeAdapter[Any] = TypeAdapter(Trigger)
 _actions_adapter: TypeAdapter[Any] = TypeAdapter(list[Action])
-
-
-class AutomationNotFound(LookupError):
-    """No automation by that id or name."""
 
 
 class Automation(BaseModel):

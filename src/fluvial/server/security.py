@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fluvial.exceptions import InsecureBind
+
 __all__ = [
     "CSRF_COOKIE",
     "SESSION_COOKIE",
@@ -39,10 +41,6 @@ SESSION_COOKIE = "fluvial_session"
 CSRF_COOKIE = "fluvial_csrf"
 SESSION_SECONDS = 12 * 3600
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class InsecureBind(RuntimeError):
-    """The server would listen beyond this machine without a token."""
 
 
 def is_loopback(host: str) -> bool:
