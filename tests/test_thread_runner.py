@@ -198,14 +198,14 @@ def _submission():
 def test_submit_before_start_and_after_shutdown_raise_runtime_error():
     runner = ThreadPoolTaskRunner(max_workers=1)
     with pytest.raises(RuntimeError):
-        runner.submit(_submission(), None)
+        runner.submit(_submission())
 
     with runner:
-        future = runner.submit(_submission(), None)
+        future = runner.submit(_submission())
         assert future.result(timeout=10) == 2
     assert not runner.started
     with pytest.raises(RuntimeError):
-        runner.submit(_submission(), None)
+        runner.submit(_submission())
 
 
 def test_starting_twice_raises_runtime_error():

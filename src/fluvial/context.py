@@ -18,11 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fluvial.exceptions import MissingContextError
 
 if TYPE_CHECKING:
-    from fluvial.flows import Flow
-    from fluvial.orchestration.tracking import RunTracker
-    from fluvial.runners.base import TaskRunner
+    from fluvial.protocols import FlowSpec, RunnerSpec, TaskSpec, TrackerSpec
     from fluvial.runs import FlowRun, TaskRun
-    from fluvial.tasks import Task
 
 __all__ = [
     "FlowRunContext",
@@ -39,10 +36,10 @@ T = TypeVar("T")
 class FlowRunContext:
     """The flow run the current code is part of, with its runner."""
 
-    flow: Flow
+    flow: FlowSpec
     flow_run: FlowRun
-    task_runner: TaskRunner
-    tracker: RunTracker
+    task_runner: RunnerSpec
+    tracker: TrackerSpec
 
     @classmethod
     def get(cls) -> FlowRunContext | None:
@@ -53,7 +50,7 @@ class FlowRunContext:
 class TaskRunContext:
     """The task run the current code is part of."""
 
-    task: Task
+    task: TaskSpec
     task_run: TaskRun
 
     @property

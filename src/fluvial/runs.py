@@ -14,9 +14,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fluvial.flows import Flow
     from fluvial.futures import Future
-    from fluvial.tasks import Task
+    from fluvial.futures._base import Subscriber
+    from fluvial.protocols import FlowSpec, TaskSpec
 
 __all__ = ["FlowRun", "Submission", "TaskRun"]
 
@@ -39,7 +39,7 @@ class TaskRun:
 
     def __init__(
         self,
-        task: Task,
+        task: TaskSpec,
         args: tuple,
         kwargs: dict,
         tags: frozenset[str],
@@ -91,12 +91,12 @@ class TaskRun:
                 self.allowed_failures)
 
     @classmethod
-    def attached(cls, task: Task, detached: tuple) -> TaskRun:
+    def attached(cls, task: TaskSpec, detached: tuple) -> TaskRun:
         run = cls.__new__(cls)
         run._attach(task, detached)
         return run
 
-    def _attach(self, task: Task, detached: tuple) -> None:
+    def _attach(self, task: TaskSpec, detached: tuple) -> None:
         self.task = task
         (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
          self._name, self.upstream_names, self.flow_parameters,
@@ -108,14 +108,17 @@ class TaskRun:
 
 
 class Submission:
-    """One task run ready to hand to a runner: its upstream futures (data first)."""
+    """One task run ready to hand to a runner: its upstream futures (data first), and
+    the driver's subscriber that the run's future reports to (``Future.of``)."""
 
-    __slots__ = ("task_run", "upstreams", "n_data")
+    __slots__ = ("task_run", "upstreams", "n_data", "subscriber")
 
-    def __init__(self, task_run: TaskRun, upstreams: list[Future], n_data: int) -> None:
+    def __init__(self, task_run: TaskRun, upstreams: list[Future], n_data: int,
+                 subscriber: Subscriber | None = None) -> None:
         self.task_run = task_run
         self.upstreams = upstreams
         self.n_data = n_data
+        self.subscriber = subscriber
 
 
 class FlowRun:
@@ -125,7 +128,7 @@ class FlowRun:
                  "state", "lineage_id", "parent_flow_run_id", "root_flow_run_id",
                  "scheduled_start_time")
 
-    def __init__(self, flow: Flow, name: str, parameters: dict[str, Any], tags: frozenset[str],
+    def __init__(self, flow: FlowSpec, name: str, parameters: dict[str, Any], tags: frozenset[str],
                  parent_task_run_id: uuid.UUID | None = None,
                  lineage_id: uuid.UUID | None = None,
                  parent_flow_run_id: uuid.UUID | None = None,

@@ -35,6 +35,7 @@ from fluvial.futures import Future, FutureList
 from fluvial.orchestration.recording import record_task_run
 from fluvial.orchestration.submission import (
     current_runner,
+    dispatch,
     effective_tags,
     prepare,
     tag_slots,
@@ -344,7 +345,8 @@ class Task(Generic[P, R]):
         self._check_arguments(args, kwargs)
         runner, tracker, flow_run_id = current_runner()
         task_run = TaskRun(self, args, kwargs, effective_tags(self), flow_run_id)
-        future = runner.submit(prepare(task_run, wait_for_futures(self, wait_for)), tracker)
+        submission = prepare(task_run, wait_for_futures(self, wait_for))
+        future = dispatch(runner, tracker, [submission])[0]
         if _transaction.get() is not None:
             note_submitted([future])
         if return_state:
@@ -385,7 +387,7 @@ class Task(Generic[P, R]):
             if i == 0:
                 self._check_arguments(call_args, call_kwargs)
             subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
-        futures = FutureList(runner.submit_many(subs, tracker))
+        futures = FutureList(dispatch(runner, tracker, subs))
         if _transaction.get() is not None:
             note_submitted(futures)
         if return_state:

@@ -4,6 +4,13 @@ Runners complete a ``Future`` with a final ``State``; everything else — waitin
 callbacks, ``wait()`` and ``as_completed()`` — is written once here. A future
 allocates a ``threading.Event`` only when somebody actually blocks on it, so the
 millions of futures nobody waits on cost a few attributes each.
+
+A future reports its settlement to one *subscriber* the driver registered on the
+``Submission`` before handing it to a runner (the flow run's tracker): ``settled``
+when the run has its final state, and ``crashed`` when a runner reports a crash, so
+that the driver — not the runner — decides whether the run is retried. Runners call
+``_report(state, submission)``; nothing in this module knows about tracking or
+recording.
 """
 
 from __future__ import annotations
@@ -12,18 +19,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 from fluvial.states import State, StateType
 
 if TYPE_CHECKING:
-    from fluvial.orchestration.tracking import RunTracker
-    from fluvial.runs import TaskRun
+    from fluvial.runs import Submission, TaskRun
 
 __all__ = ["DoneAndNotDoneFutures", "Future", "FutureList", "PrefectFuture", "PrefectFutureList",
-           "as_completed", "resolve_futures_to_results", "resolve_futures_to_states", "wait"]
+           "Subscriber", "as_completed", "guarded", "resolve_futures_to_results",
+           "resolve_futures_to_states", "wait", "when_settled"]
 
 _LOCK = threading.Lock()  # guards lazy events and callback lists of every future
 
@@ -33,19 +40,35 @@ _LOCK = threading.Lock()  # guards lazy events and callback lists of every futur
 worker_thread = threading.local()
 
 
+class Subscriber(Protocol):
+    """What the driver registers on a submission to hear how its run settles."""
+
+    def settled(self, future: Future) -> None:
+        """``future`` has its final state (called once, before done-callbacks)."""
+
+    def crashed(self, future: Future, state: State, submission: Submission) -> bool:
+        """A runner reports that the run crashed (``state``); True when the driver took
+        it over (it resubmits ``submission`` and settles ``future`` later)."""
+
+
 class Future:
     """The eventual final state of one task run."""
 
-    __slots__ = ("task_run", "_state", "_event", "_callbacks", "_tracker", "_observed",
+    __slots__ = ("task_run", "_state", "_event", "_callbacks", "_subscriber", "_observed",
                  "__weakref__")
 
-    def __init__(self, task_run: TaskRun, tracker: RunTracker | None = None) -> None:
+    def __init__(self, task_run: TaskRun, subscriber: Subscriber | None = None) -> None:
         self.task_run = task_run
         self._state: State | None = None
         self._event: threading.Event | None = None
         self._callbacks: list[Callable[[Future], Any]] | None = None
-        self._tracker = tracker
+        self._subscriber = subscriber
         self._observed = False
+
+    @classmethod
+    def of(cls, submission: Submission) -> Future:
+        """The future of ``submission``, reporting to the subscriber the driver set on it."""
+        return cls(submission.task_run, submission.subscriber)
 
     @property
     def task_run_id(self) -> UUID:
@@ -66,11 +89,28 @@ class Future:
             self._callbacks = None
         if event is not None:
             event.set()
-        if self._tracker is not None:
-            self._tracker.settled(self)
+        if self._subscriber is not None:
+            self._subscriber.settled(self)
         if callbacks:
             for fn in callbacks:
                 _run_callback(fn, self)
+
+    def _report(self, state: State, submission: Submission) -> None:
+        """How a runner ends a run: a crash goes to the driver first (it may retry the
+        run, and then settles this future later); any other state settles it."""
+        if state.type is StateType.CRASHED:
+            subscriber = self._subscriber
+            if subscriber is not None and subscriber.crashed(self, state, submission):
+                return
+        self._complete(state)
+
+    def _resubmitted(self, other: Future) -> None:
+        """The driver resubmitted this run; ``other`` is the new submission's future."""
+
+    def _complete_from(self, other: Future) -> None:
+        """Settle this future as ``other`` (a resubmission of the same run) settled."""
+        assert other._state is not None
+        self._complete(other._state)
 
     def _final_state(self) -> State:
         """The full final state; remote futures override this to fetch data lazily."""
@@ -149,6 +189,52 @@ class Future:
 
 
 PrefectFuture = Future
+
+
+def when_settled(upstreams: Sequence[Future], then: Callable[[], None]) -> None:
+    """Call ``then()`` once every future in ``upstreams`` is done (at once if they are)."""
+    pending = [u for u in upstreams if u._state is None]
+    if not pending:
+        then()
+        return
+    remaining = [len(pending)]
+    lock = threading.Lock()
+
+    def on_upstream_done(_: Future) -> None:
+        with lock:
+            remaining[0] -= 1
+            ready = remaining[0] == 0
+        if ready:
+            then()
+
+    for upstream in pending:
+        upstream.add_done_callback(on_upstream_done)
+
+
+def dispatch_failed(future: Future, exc: BaseException) -> None:
+    """End ``future``'s run ``Crashed``: it could not be dispatched (no-op once settled)."""
+    from fluvial.exceptions import CrashedRun
+    from fluvial.states import Crashed
+
+    if future.done():
+        return
+    message = (f"Task run {future.task_run.name!r} could not be dispatched: "
+               f"{type(exc).__name__}: {exc}")
+    error = CrashedRun(message)
+    error.__cause__ = exc
+    future._complete(Crashed(error, message))
+
+
+def guarded(future: Future, dispatch: Callable[[], None]) -> Callable[[], None]:
+    """``dispatch`` such that an exception it raises ends ``future``'s run instead of
+    escaping into a callback thread (where it would be lost and the run never settle)."""
+    def call() -> None:
+        try:
+            dispatch()
+        except Exception as exc:  # noqa: BLE001 - becomes the run's final state
+            dispatch_failed(future, exc)
+
+    return call
 
 
 def _run_callback(fn: Callable[[Future], Any], future: Future) -> None:

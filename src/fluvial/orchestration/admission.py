@@ -25,41 +25,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fluvial.futures._base import dispatch_failed, guarded
+
 if TYPE_CHECKING:
     from fluvial.futures import Future
     from fluvial.runs import TaskRun
 
-__all__ = ["Admission", "dispatch_failed", "guarded"]
+__all__ = ["Admission", "dispatch_failed", "guarded"]  # the last two: fluvial.futures
 
 HANDOFFS = 64  # runs one lease may serve in a row before it goes back to the manager
 
 _Waiting = tuple["Future", Callable[[], None]]
-
-
-def dispatch_failed(future: Future, exc: BaseException) -> None:
-    """End ``future``'s run ``Crashed``: it could not be dispatched (no-op once settled)."""
-    from fluvial.exceptions import CrashedRun
-    from fluvial.states import Crashed
-
-    if future.done():
-        return
-    message = (f"Task run {future.task_run.name!r} could not be dispatched: "
-               f"{type(exc).__name__}: {exc}")
-    error = CrashedRun(message)
-    error.__cause__ = exc
-    future._complete(Crashed(error, message))
-
-
-def guarded(future: Future, dispatch: Callable[[], None]) -> Callable[[], None]:
-    """``dispatch`` such that an exception it raises ends ``future``'s run instead of
-    escaping into a callback thread (where it would be lost and the run never settle)."""
-    def call() -> None:
-        try:
-            dispatch()
-        except Exception as exc:  # noqa: BLE001 - becomes the run's final state
-            dispatch_failed(future, exc)
-
-    return call
 
 
 class _TagQueue:

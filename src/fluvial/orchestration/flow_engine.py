@@ -45,7 +45,7 @@ from fluvial.worker.hooks import call_hooks, final_hooks
 from fluvial.worker.timeouts import call_with_timeout, run_coroutine
 
 if TYPE_CHECKING:
-    from fluvial.flows import Flow
+    from fluvial.protocols import FlowSpec
     from fluvial.runners.base import TaskRunner
     from fluvial.store import Recorder
 
@@ -67,7 +67,7 @@ def generate_run_name() -> str:
 _RAISED: Any = object()  # the flow raised: the caller gets the exception, not a value
 
 
-def run_flow(flow: Flow, args: tuple, kwargs: dict, return_state: bool = False,
+def run_flow(flow: FlowSpec, args: tuple, kwargs: dict, return_state: bool = False,
              wait_for: Any = None) -> Any:
     parameters = flow.validator.bind(args, kwargs, flow._bound_to)
     if wait_for is not None:
@@ -159,7 +159,7 @@ def _interrupted(flow_run: FlowRun, exc: BaseException, recorder: Recorder | Non
     return st.Crashed(exc)
 
 
-def _wait_for_upstreams(flow: Flow, wait_for: Any) -> State | None:
+def _wait_for_upstreams(flow: FlowSpec, wait_for: Any) -> State | None:
     """Wait for the futures of a subflow's ``wait_for=``; the NotReady state of the flow
     if one of them did not complete (and was not given in ``allow_failure``)."""
     from fluvial.orchestration.submission import wait_for_futures
@@ -179,7 +179,7 @@ def _wait_for_upstreams(flow: Flow, wait_for: Any) -> State | None:
     return None
 
 
-def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
+def _runner_for(flow: FlowSpec) -> tuple[TaskRunner, bool]:
     """The runner for a new flow run, and whether this run starts and stops it.
 
     A runner the application started itself (``with runner: my_flow()``) is used as it
@@ -193,21 +193,24 @@ def _runner_for(flow: Flow) -> tuple[TaskRunner, bool]:
         return ThreadPoolTaskRunner(), True
     if not runner.started:
         return runner, True
-    if runner._flow_ctx is None:
+    if id(runner) not in _serving:
         return runner, False
     return runner.duplicate(), True
 
 
-def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
+_serving: set[int] = set()  # ids of the runners serving a flow run right now
+
+
+def _run(flow: FlowSpec, flow_run: FlowRun, runner: TaskRunner, owned: bool,
          parameters: dict, recorder: Recorder | None) -> tuple[State, Any]:
-    tracker = RunTracker(recorder)
+    tracker = RunTracker(runner, recorder)
     ctx = FlowRunContext(flow, flow_run, runner, tracker)
     display = _progress(tracker, flow_run)
     token = _flow_run.set(ctx)
     task_token = _task_run.set(None)  # a subflow started in a task is its own run
     try:
         with runner if owned else contextlib.nullcontext(runner):
-            runner._flow_ctx = ctx
+            _serving.add(id(runner))
             while True:
                 flow_run.run_count += 1
                 if flow.on_running_hooks:
@@ -220,7 +223,7 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
                 logger.info("Flow run %r - %s; retry %d of %d", flow_run.name, state.message,
                             flow_run.run_count, flow.retries)
                 record_flow_state(recorder, flow_run, st.Retrying(state.message))
-                tracker = RunTracker(recorder)
+                tracker = RunTracker(runner, recorder)
                 ctx.tracker = tracker
                 if display is not None:
                     display.tracker = tracker
@@ -232,7 +235,7 @@ def _run(flow: Flow, flow_run: FlowRun, runner: TaskRunner, owned: bool,
             display.stop()
         _task_run.reset(task_token)
         _flow_run.reset(token)
-        runner._flow_ctx = None
+        _serving.discard(id(runner))
 
 
 def _progress(tracker: RunTracker, flow_run: FlowRun) -> Any:
@@ -249,7 +252,7 @@ def _progress(tracker: RunTracker, flow_run: FlowRun) -> Any:
     return display
 
 
-def _attempt(flow: Flow, flow_run: FlowRun, parameters: dict,
+def _attempt(flow: FlowSpec, flow_run: FlowRun, parameters: dict,
              tracker: RunTracker) -> tuple[State, Any]:
     """One call of the flow function: its final state and what the caller gets back."""
     what = f"Flow run {flow_run.name!r}"

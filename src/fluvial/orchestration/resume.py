@@ -27,7 +27,7 @@ import cloudpickle
 from fluvial._files import private_dir
 
 if TYPE_CHECKING:
-    from fluvial.flows import Flow
+    from fluvial.protocols import FlowSpec
     from fluvial.runs import FlowRun
 
 __all__ = ["RunInputs", "load_run_inputs", "resuming", "save_run_inputs"]
@@ -67,7 +67,7 @@ def resuming(lineage_id: uuid.UUID) -> Iterator[None]:
         _resume_lineage.reset(token)
 
 
-def save_run_inputs(flow: Flow, flow_run: FlowRun) -> None:
+def save_run_inputs(flow: FlowSpec, flow_run: FlowRun) -> None:
     """Leave what a later ``fluvial runs retry`` needs; failures only cost the retry."""
     from fluvial.serialization import module_identity
 

@@ -1,30 +1,33 @@
 """From a call of ``Task.submit`` / ``Task.map`` to task runs handed to the runner.
 
 This is the driver side of the engine: it finds the futures in the arguments (data
-dependencies) and in ``wait_for`` (ordering only), builds the ``TaskRun`` records
-and registers each run with the flow run's tracker. Runners then decide when and
-where each run executes.
+dependencies) and in ``wait_for`` (ordering only), builds the ``Submission`` records,
+and (``dispatch``) counts them with the flow run's tracker and registers it as their
+futures' subscriber before handing them to the runner. Runners then decide when and
+where each run executes; they know nothing of tracking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from fluvial.annotations import allow_failure
 from fluvial.context import _flow_run, current_tags
 from fluvial.futures import Future
+from fluvial.futures._base import guarded, when_settled
+from fluvial.orchestration.admission import Admission
 from fluvial.runs import Submission
+from fluvial.states import State, StateType
 from fluvial.worker.arguments import extract, extract_call
 
 if TYPE_CHECKING:
-    from fluvial.orchestration.tracking import RunTracker
-    from fluvial.runners.base import TaskRunner
+    from fluvial.protocols import RunnerSpec, TaskSpec, TrackerSpec
     from fluvial.runs import TaskRun
-    from fluvial.tasks import Task
 
-__all__ = ["current_runner", "prepare", "tag_slots"]
+__all__ = ["current_runner", "dispatch", "prepare", "tag_slots"]
 
 
 class Waits(list[Future]):
@@ -34,7 +37,7 @@ class Waits(list[Future]):
     allowed: tuple[int, ...] = ()
 
 
-def wait_for_futures(task: Task, wait_for: Iterable[Any] | None) -> list[Future]:
+def wait_for_futures(task: TaskSpec, wait_for: Iterable[Any] | None) -> list[Future]:
     if wait_for is None:
         return []
     if isinstance(wait_for, (Future, allow_failure)):
@@ -75,17 +78,84 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
     return Submission(task_run, found, n_data)
 
 
-def current_runner() -> tuple[TaskRunner, RunTracker | None, Any]:
-    """The runner, tracker and flow run id that new task runs belong to."""
+def current_runner() -> tuple[RunnerSpec, TrackerSpec, Any]:
+    """The runner that new task runs go to, the subscriber of their futures (the flow
+    run's tracker) and the flow run id they belong to."""
     ctx = _flow_run.get()
     if ctx is not None and ctx.task_runner is not None:  # None: a context carried by
         return ctx.task_runner, ctx.tracker, ctx.flow_run.id  # with_context, no runner
+    return _default()
+
+
+_outside: tuple[RunnerSpec, TrackerSpec, Any] | None = None
+
+
+def _default() -> tuple[RunnerSpec, TrackerSpec, Any]:
+    """Outside any flow: a process-wide thread runner, started on first use."""
+    global _outside
     from fluvial.runners.threads import default_runner
 
-    return default_runner(), None, None
+    runner = default_runner()
+    if _outside is None or _outside[0] is not runner:
+        from fluvial.orchestration.crashes import CrashRule
+
+        _outside = (runner, CrashRule(runner), None)
+    return _outside
 
 
-def effective_tags(task: Task) -> frozenset[str]:
+def dispatch(runner: RunnerSpec, subscriber: TrackerSpec,
+             submissions: Sequence[Submission]) -> list[Future]:
+    """Hand ``submissions`` to ``runner``; their futures report to ``subscriber``.
+
+    A tagged run also waits on a *gate*, a future that the driver settles once the run
+    holds a slot of each of its tags (after its upstreams have settled); the runner
+    treats it as one more upstream and hands the run to a worker only then. The slots
+    go back when the run's future settles.
+    """
+    if not submissions:
+        return []
+    gated: list[tuple[Submission, Future]] = []
+    for submission in submissions:
+        submission.subscriber = subscriber
+        if submission.task_run.tags:
+            gate = Future(submission.task_run)
+            submission.upstreams.append(gate)
+            gated.append((submission, gate))
+    subscriber.submitted(len(submissions))
+    try:
+        futures = runner.submit_many(submissions)
+    except BaseException:  # refused before any was dispatched (runner contract)
+        subscriber.withdrawn(len(submissions))
+        raise
+    if gated:
+        admission = _admission(runner)
+        by_run = {f.task_run.id: f for f in futures} if len(futures) > 1 else None
+        for submission, gate in gated:
+            future = by_run[submission.task_run.id] if by_run is not None else futures[0]
+            _admit_when_ready(admission, submission, future, gate)
+    return futures
+
+
+_OPEN = State(StateType.COMPLETED, "Completed", "tag slots taken")
+_admissions: weakref.WeakKeyDictionary[RunnerSpec, Admission] = weakref.WeakKeyDictionary()
+
+
+def _admission(runner: RunnerSpec) -> Admission:
+    """The admission queue of ``runner``'s tag slots (one per runner, made on first need)."""
+    admission = _admissions.get(runner)
+    if admission is None:
+        admission = _admissions.setdefault(runner, Admission(runner.slot_manager))
+    return admission
+
+
+def _admit_when_ready(admission: Admission, submission: Submission, future: Future,
+                      gate: Future) -> None:
+    admit = guarded(future, lambda: admission.admit(submission.task_run, future,
+                                                    lambda: gate._complete(_OPEN)))
+    when_settled(submission.upstreams[:-1], admit)
+
+
+def effective_tags(task: TaskSpec) -> frozenset[str]:
     ctx_tags = current_tags()
     return task.tags | ctx_tags if ctx_tags else task.tags
 
@@ -94,7 +164,7 @@ def effective_tags(task: Task) -> frozenset[str]:
 def tag_slots(tags: frozenset[str]) -> Iterator[None]:
     """Hold one slot of each of ``tags`` for a task run called directly (``task(...)``).
 
-    Submitted runs take their slots in the runner's admission; a call takes them here,
+    Submitted runs take their slots in the driver's admission; a call takes them here,
     from the same slot manager: the flow's runner's (cluster-wide on Dask and Ray), or
     this machine's outside a flow. Blocks while a limit is full, or is 0, as a
     submitted run waits.
@@ -103,9 +173,8 @@ def tag_slots(tags: frozenset[str]) -> Iterator[None]:
         yield
         return
     ctx = _flow_run.get()
-    admission = getattr(ctx.task_runner, "_admission", None) if ctx is not None else None
-    if admission is not None:
-        manager = admission.manager
+    if ctx is not None and ctx.task_runner is not None:
+        manager = _admission(ctx.task_runner).manager
     else:
         from fluvial.concurrency import get_slot_manager
 

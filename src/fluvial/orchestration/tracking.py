@@ -10,21 +10,24 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from fluvial.orchestration.crashes import CrashRule
 from fluvial.orchestration.recording import record_task_run
 from fluvial.states import StateType
 
 if TYPE_CHECKING:
     from fluvial.futures import Future
+    from fluvial.protocols import RunnerSpec
     from fluvial.store import Recorder
 
 __all__ = ["RunTracker"]
 
 
-class RunTracker:
-    __slots__ = ("_lock", "_outstanding", "_idle", "failed", "submitted_count", "listeners",
-                 "recorder")
+class RunTracker(CrashRule):
+    """The subscriber of every task run of one flow run (see ``fluvial.futures``): it
+    counts them, records each as it settles, and applies the crash rule."""
 
-    def __init__(self, recorder: Recorder | None = None) -> None:
+    def __init__(self, runner: RunnerSpec, recorder: Recorder | None = None) -> None:
+        super().__init__(runner)
         self.recorder = recorder  # the run record, told of every settled task run
         self._lock = threading.Lock()
         self._outstanding = 0
@@ -40,6 +43,13 @@ class RunTracker:
                 self._idle.clear()
             self._outstanding += n
             self.submitted_count += n
+
+    def withdrawn(self, n: int) -> None:
+        with self._lock:
+            self._outstanding -= n
+            self.submitted_count -= n
+            if self._outstanding == 0:
+                self._idle.set()
 
     def settled(self, future: Future) -> None:
         state = future._state

@@ -1,31 +1,36 @@
 """The task-runner contract, and the dependency gate shared by the local runners.
 
-A runner moves work and data; it does not implement retries, caching, timeouts or
-hooks (``fluvial.worker`` does, where the task runs). The contract is small:
+A runner moves work and data, nothing else: the task engine (``fluvial.worker``) runs
+retries, caching, timeouts and hooks where the task runs, and the driver
+(``fluvial.orchestration``) does tracking, recording, tag-slot admission and crash
+retries. The contract is the size of ``concurrent.futures.Executor``:
 
 * ``start()`` / ``shutdown()`` (or use it as a context manager);
-* ``submit(submission, tracker) -> Future`` — hand over one task run with the futures
-  it depends on; the runner must not occupy a worker until they are all done;
-* ``submit_many(submissions, tracker)`` — the same for a batch (``Task.map``), which
-  backends may send in one message;
-* ``duplicate()`` — a fresh, unstarted runner with the same settings, for subflows.
+* ``submit(submission) -> Future`` — hand over one task run with the futures it
+  depends on; the runner must not occupy a worker until they are all done, and
+  reports the run's final state with ``future._report(state, submission)``;
+* ``submit_many(submissions) -> list[Future]`` — the same for a batch (``Task.map``),
+  which backends may send in one message; it refuses the whole batch (raises) or
+  accepts all of it, never part;
+* ``duplicate()`` — a fresh, unstarted runner with the same settings, for subflows;
+* ``slot_manager()`` — where tag slots are counted for this runner's workers (the
+  host's by default; cluster runners count them cluster-wide).
+
+Every runner runs a task through ``fluvial.worker.entry.run_in_worker``.
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
-from fluvial.orchestration.admission import Admission, guarded
+from fluvial.futures._base import guarded, when_settled
 
 if TYPE_CHECKING:
-    from fluvial.context import FlowRunContext
-    from fluvial.orchestration.tracking import RunTracker
     from fluvial.runs import Submission
 
 __all__ = ["LocalTaskRunner", "TaskRunner", "checked_max_workers", "require_extra",
@@ -52,18 +57,11 @@ def require_extra(module: str, runner: str, extra: str) -> Any:
             f"{runner} needs {module}: pip install 'fluvial[{extra}]'") from exc
 
 
-def _host_slot_manager() -> Any:
-    from fluvial.concurrency import get_slot_manager
-
-    return get_slot_manager()
-
-
 class TaskRunner(abc.ABC):
     """Where task runs execute."""
 
     def __init__(self) -> None:
         self._started = False
-        self._flow_ctx: FlowRunContext | None = None
 
     @property
     def name(self) -> str:
@@ -103,69 +101,44 @@ class TaskRunner(abc.ABC):
     def _shutdown(self, wait: bool) -> None: ...
 
     @abc.abstractmethod
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future: ...
+    def submit(self, submission: Submission) -> Future: ...
 
-    def submit_many(
-        self, submissions: Sequence[Submission], tracker: RunTracker | None
-    ) -> list[Future]:
-        return [self.submit(s, tracker) for s in submissions]
+    def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
+        return [self.submit(s) for s in submissions]
 
     @abc.abstractmethod
     def duplicate(self) -> TaskRunner: ...
+
+    def slot_manager(self) -> Any:
+        """The slot manager that counts tag slots for this runner's workers."""
+        from fluvial.concurrency import get_slot_manager
+
+        return get_slot_manager()
 
     def __repr__(self) -> str:
         return f"{self.name}()"
 
 
-def when_settled(upstreams: Sequence[Future], then: Callable[[], None]) -> None:
-    """Call ``then()`` once every future in ``upstreams`` is done (at once if they are)."""
-    pending = [u for u in upstreams if u._state is None]
-    if not pending:
-        then()
-        return
-    remaining = [len(pending)]
-    lock = threading.Lock()
-
-    def on_upstream_done(_: Future) -> None:
-        with lock:
-            remaining[0] -= 1
-            ready = remaining[0] == 0
-        if ready:
-            then()
-
-    for upstream in pending:
-        upstream.add_done_callback(on_upstream_done)
-
-
 class LocalTaskRunner(TaskRunner):
     """A runner whose driver keeps dependency counts: a run is dispatched only once its
-    upstream futures are all done and it holds its tag slots (threads, processes).
-    Subclasses implement ``_dispatch(submission, future)``, called when the run is ready."""
+    upstream futures are all done (threads, processes). Subclasses implement
+    ``_dispatch(submission, future, captured)``, called when the run is ready with what
+    ``_capture()`` returned in the submitting thread."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._admission = Admission(_host_slot_manager)
-
-    def _new_future(self, submission: Submission, tracker: RunTracker | None) -> Future:
-        return Future(submission.task_run, tracker)
-
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+    def submit(self, submission: Submission) -> Future:
         self._check_started()
-        future = self._new_future(submission, tracker)
-        if tracker is not None:
-            tracker.submitted()
-        if submission.task_run.tags:
-            def admit() -> None:
-                self._admission.admit(submission.task_run, future,
-                                      lambda: self._dispatch(submission, future))
-            ready = guarded(future, admit)
-        else:
-            ready = guarded(future, lambda: self._dispatch(submission, future))
+        future = Future.of(submission)
+        captured = self._capture()
+        ready = guarded(future, lambda: self._dispatch(submission, future, captured))
         if submission.upstreams:
             when_settled(submission.upstreams, ready)
         else:
             ready()
         return future
 
+    def _capture(self) -> Any:
+        """What the submitting thread hands to the run (nothing, by default)."""
+        return None
+
     @abc.abstractmethod
-    def _dispatch(self, submission: Submission, future: Future) -> None: ...
+    def _dispatch(self, submission: Submission, future: Future, captured: Any) -> None: ...

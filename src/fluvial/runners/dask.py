@@ -11,9 +11,11 @@ worker; the driver receives nothing but the completion notice until ``.result()`
 called. On the worker the run goes through fluvial's engine (retries, timeouts,
 caching, hooks) and returns its ``State``; a run that does not complete raises
 ``TaskRunFailure`` carrying its state, so Dask marks it erred and does not run its
-dependents, which end ``NotReady``. A worker that dies is Dask's to handle: Dask
-re-runs the tasks it held, and after ``distributed.scheduler.allowed-failures`` deaths
-reports ``KilledWorker``, which ends the run ``Crashed``.
+dependents, which end ``NotReady``. A worker that dies is first Dask's to handle: Dask
+re-runs the tasks it held (it cannot tell the task that killed the worker from the
+others running there), and after ``distributed.scheduler.allowed-failures`` deaths
+reports ``KilledWorker``; the run is then reported ``Crashed`` and the driver's crash
+rule applies (retried while it has retries left).
 
 Inside a task, ``get_dask_client()`` gives a client for Dask work of your own
 (``dask.dataframe`` and the like) without deadlocking the worker.
@@ -29,14 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
 from fluvial.runners.base import require_extra
-from fluvial.runners.remote import (
-    RemoteFuture,
-    RemoteTaskRunner,
-    TaskRunFailure,
-    picklable_state,
-)
+from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
 from fluvial.states import State, StateType
-from fluvial.worker.task_engine import run_task
+from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
     from fluvial.runs import Submission
@@ -116,6 +113,10 @@ class DaskTaskRunner(RemoteTaskRunner):
 
     # -- lifecycle ------------------------------------------------------------
     def _start(self) -> None:
+        self._connect()
+        self._client.subscribe_topic(_TIMES_TOPIC, _on_times)
+
+    def _connect(self) -> None:
         distributed = _distributed()
         if self._shared is not None:
             self._client = self._shared._client
@@ -156,7 +157,8 @@ class DaskTaskRunner(RemoteTaskRunner):
             cluster.close()
 
     # -- submission (see RemoteTaskRunner) -------------------------------------------
-    def _make_slot_manager(self) -> Any:
+    def slot_manager(self) -> Any:
+        """Tag slots counted cluster-wide, on the Dask scheduler."""
         from fluvial.concurrency import DaskSlotManager
 
         return DaskSlotManager(self.client)
@@ -168,7 +170,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         client = self._client
         independent = [(s, f) for s, f in pairs if not s.upstreams]
         if len(independent) > 1:  # one graph message for a whole map
-            keys = [_key(s) for s, _ in independent]
+            keys = [self._unique_key(_key(s), client.futures.__contains__)
+                    for s, _ in independent]
             dask_futures = client.map(_run_on_worker, [s.task_run for s, _ in independent],
                                       key=keys, pure=False)
             for (submission, future), dask_future in zip(independent, dask_futures,
@@ -177,8 +180,9 @@ class DaskTaskRunner(RemoteTaskRunner):
             pairs = [(s, f) for s, f in pairs if s.upstreams]
         for submission, future in pairs:
             args = [self._backend_arg(u) for u in submission.upstreams]
+            key = self._unique_key(_key(submission), client.futures.__contains__)
             dask_future = client.submit(_run_on_worker, submission.task_run, submission.n_data,
-                                        *args, key=_key(submission), pure=False)
+                                        *args, key=key, pure=False)
             self._watch(submission, future, dask_future)
 
     def _watch(self, submission: Submission, future: RemoteFuture, dask_future: Any) -> None:
@@ -186,7 +190,9 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         def on_done(done: Any) -> None:
             if done.status == "finished":  # the full state stays on the worker until asked for
-                future._complete(State(StateType.COMPLETED, "Completed"))
+                start_ts, ts = _times.pop(done.key, (None, None))
+                future._report(State(StateType.COMPLETED, "Completed", ts=ts, start_ts=start_ts),
+                               submission)
                 return
             try:
                 exc = done.exception()
@@ -220,11 +226,28 @@ class _QuietFailures(logging.Filter):
 
 _quiet = _QuietFailures()
 
+# A completed run's start and end times travel as a worker event (the state itself
+# stays on the worker): the scheduler forwards it to the client before the task's
+# completion, so the driver knows them when the run's future settles.
+_TIMES_TOPIC = "fluvial-run-times"
+_times: dict[str, tuple[float | None, float | None]] = {}
+
+
+def _on_times(event: Any) -> None:
+    try:
+        key, start_ts, ts = event[1]
+        _times[key] = (start_ts, ts)
+    except Exception:  # a handler that raises would stop the client's message loop
+        logger.debug("unexpected run-times event %r", event, exc_info=True)
+
 
 def _run_on_worker(task_run: Any, n_data: int = 0, *upstream_states: State) -> State:
     """The Dask task: run the engine; raise if the run did not complete."""
-    state = picklable_state(task_run, run_task(task_run, upstream_states, n_data))
-    if state.type is not StateType.COMPLETED:
+    state = run_in_worker(task_run, upstream_states, n_data, picklable=True)
+    if state.type is StateType.COMPLETED:
+        worker = _distributed().get_worker()
+        worker.log_event(_TIMES_TOPIC, (worker.get_current_task(), state.start_ts, state.ts))
+    else:
         worker_logger = logging.getLogger("distributed.worker")
         if _quiet not in worker_logger.filters:
             worker_logger.addFilter(_quiet)

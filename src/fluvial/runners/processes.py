@@ -15,9 +15,10 @@ At most once per attempt. Each worker has its own pipe of batches and its own pi
 results, and reports every run's final state the moment the run ends (not per batch).
 A worker notes in shared memory which run it is executing. When a worker dies
 (``os._exit``, SIGKILL, a segfault) the driver reads the end of its result pipe: runs
-it reported keep their results; the run it was executing ends ``Crashed`` (or is sent
-again while its task has ``retries`` left: a crash counts as an attempt); the runs
-queued behind it never started and go to another worker. Other workers are not
+it reported keep their results; the run it was executing is reported ``Crashed`` (the
+driver's crash rule, ``fluvial.orchestration.crashes``, sends it again while its task
+has ``retries`` left: a crash counts as an attempt); the runs queued behind it never
+started and go to another worker. Other workers are not
 touched. A worker that dies while starting (its initializer) three times in a row
 crashes the runs sent to it instead of being restarted forever.
 
@@ -49,13 +50,14 @@ import cloudpickle
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
-from fluvial.runners.remote import PickleCheck, picklable_state
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
-from fluvial.worker.task_engine import run_task
+from fluvial.worker.entry import crash_state, run_in_worker
+from fluvial.worker.pickling import PickleCheck, picklable_state, unpicklable_arguments
 
 if TYPE_CHECKING:
-    from fluvial.orchestration.tracking import RunTracker
+    from collections.abc import Sequence
+
     from fluvial.runs import Submission
 
 __all__ = ["ProcessPoolTaskRunner"]
@@ -184,11 +186,16 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             w.proc.join()
 
     # -- dispatch -------------------------------------------------------------
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
+    def submit(self, submission: Submission) -> Future:
         self._check_pickle(submission)  # an unpicklable argument fails here, by name
-        return super().submit(submission, tracker)
+        return super().submit(submission)
 
-    def _dispatch(self, submission: Submission, future: Future) -> None:
+    def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
+        for submission in submissions:  # all or nothing: check them all first
+            self._check_pickle(submission)
+        return [LocalTaskRunner.submit(self, s) for s in submissions]
+
+    def _dispatch(self, submission: Submission, future: Future, captured: Any) -> None:
         with self._lock:
             self._ready.append((submission, future))
         self._pump()
@@ -271,7 +278,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._worker_died(worker)
 
     def _settle(self, worker: _Worker, reports: list[bytes]) -> None:
-        settled: list[tuple[Future, State]] = []
+        settled: list[tuple[Submission, Future, State]] = []
         batch_done = False
         with self._lock:
             for data in reports:
@@ -292,9 +299,9 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                     prev = self._durations.get(name)
                     self._durations[name] = (seconds if prev is None
                                              else 0.8 * prev + 0.2 * seconds)
-                settled.append((item[1], state))
-        for future, state in settled:
-            future._complete(state)
+                settled.append((item[0], item[1], state))
+        for sub, future, state in settled:
+            future._report(state, sub)
         if batch_done:
             self._pump()
 
@@ -323,14 +330,10 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             task_run = sub.task_run
             if give_up:
                 message = f"Task run {task_run.name!r} crashed: {cause} while starting"
-                future._complete(Crashed(CrashedRun(message), message))
+                future._report(crash_state(task_run, message), sub)
             elif seq == running:  # the run it was executing (the first one unreported)
-                task_run.run_count += 1
-                if task_run.run_count <= task_run.task.retries:
-                    again.append((sub, future))
-                    continue
                 message = f"Task run {task_run.name!r} crashed: {self.name} {cause} while running it"
-                future._complete(Crashed(CrashedRun(message), message))
+                future._report(crash_state(task_run, message), sub)
             else:  # never started: it goes to another worker
                 again.append((sub, future))
         if worker.closing and again:  # shut down: nothing will run them
@@ -380,8 +383,7 @@ def _pickle_batch(
             try:
                 cloudpickle.dumps(item)
             except Exception as exc:
-                error = SerializationFailure(_unpicklable_message(sub, exc))
-                error.__cause__ = exc
+                error = unpicklable_arguments(sub.task_run, exc)
                 future._complete(Failed(error, str(error)))
             else:
                 good.append((seq, sub, future))
@@ -391,18 +393,6 @@ def _pickle_batch(
 
 def _upstream_states(sub: Submission) -> list[State]:
     return [u._final_state() for u in sub.upstreams]
-
-
-def _unpicklable_message(sub: Submission, exc: Exception) -> str:
-    task_run = sub.task_run
-    for name, value in task_run.parameters.items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception:
-            return (f"task {task_run.task.name!r}: parameter {name!r} "
-                    f"({type(value).__name__}) cannot be pickled to send it to a worker "
-                    f"process: {exc}")
-    return f"task {task_run.task.name!r} cannot be pickled to send it to a worker: {exc}"
 
 
 # -- worker side ------------------------------------------------------------------
@@ -500,15 +490,12 @@ def _run_batch(payload: bytes, result_fd: int, running: Any) -> None:
         task_run = TaskRun.attached(_worker_tasks[token], detached)
         if _init_error is not None:
             message = f"Task run {task_run.name!r} crashed: {_init_error}"
-            _report(result_fd, _dump_result(seq, Crashed(CrashedRun(message), message),
-                                            -1.0, task_run))
+            _report(result_fd, _dump_result(seq, crash_state(task_run, message), -1.0,
+                                            task_run))
             continue
         running.value = seq
         start = time.perf_counter()
-        try:
-            state = run_task(task_run, upstream_states, n_data)
-        except BaseException as exc:  # noqa: BLE001 - the engine broke: the run crashed
-            state = Crashed(exc, f"The engine crashed while running the task: {exc!r}")
+        state = run_in_worker(task_run, upstream_states, n_data)
         _report(result_fd, _dump_result(seq, state, time.perf_counter() - start, task_run))
         running.value = 0
 

@@ -11,8 +11,9 @@ run did not complete). The driver watches only the status; the result stays in R
 object store, and downstream runs receive it as an ``ObjectRef`` argument, so Ray
 moves results worker to worker. ``.result()`` fetches it. A run whose
 upstream did not complete ends ``NotReady`` on the worker, through the same engine as
-on every runner. A worker that dies is retried by Ray while the task has ``retries``
-left (a crash counts as an attempt), then the run ends ``Crashed``.
+on every runner. A worker that dies is reported ``Crashed``; the driver's crash rule
+resubmits it while the task has ``retries`` left (a crash counts as an attempt). Ray's
+own task retries are off, so a crash is counted once, by the driver.
 
 ``remote_options(num_cpus=..., num_gpus=..., resources=...)`` sets Ray resources for
 the task runs submitted inside it.
@@ -33,10 +34,10 @@ from fluvial.exceptions import RunnerError
 from fluvial.runners._by_value import ship_by_value
 from fluvial.runners._ray_local import init_ray
 from fluvial.runners.base import require_extra
-from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, picklable_state
+from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
-from fluvial.worker.task_engine import run_task
+from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
     from fluvial.futures import Future
@@ -119,7 +120,8 @@ class RayTaskRunner(RemoteTaskRunner):
             _ray().shutdown()
 
     # -- submission (see RemoteTaskRunner) -------------------------------------------
-    def _make_slot_manager(self) -> Any:
+    def slot_manager(self) -> Any:
+        """Tag slots counted cluster-wide, in a Ray actor."""
         from fluvial.concurrency import RaySlotManager
 
         return RaySlotManager()
@@ -161,7 +163,7 @@ class RayTaskRunner(RemoteTaskRunner):
                 remote = _ray().remote(**at_decoration)(_entry_for(task)) if at_decoration \
                     else _ray().remote(_entry_for(task))
                 remote = remote.options(name=task.name, num_returns=2,
-                                        max_retries=task.retries, retry_exceptions=False,
+                                        max_retries=0, retry_exceptions=False,
                                         **per_call)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"task {task.name!r}: Ray refused remote_options "
@@ -234,14 +236,14 @@ class _StatusWatcher:
                 statuses = None
             for i, (submission, future) in enumerate(settled):
                 if statuses is not None:
-                    future._complete(_from_status(statuses[i]))
+                    future._report(_from_status(statuses[i]), submission)
                     continue
                 try:
                     status = ray.get(ready[i])
                 except BaseException as exc:  # the worker died, or an upstream's did
                     self._on_error(future, submission, exc)
                     continue
-                future._complete(_from_status(status))
+                future._report(_from_status(status), submission)
 
 
 # options Ray takes only in @ray.remote(...), not in .options(...)
@@ -278,7 +280,7 @@ def _entry_for(task: Any) -> Any:
         task_run = TaskRun.attached(task, detached_run)
         states = [u.state if type(u) is _StateBox else State(StateType.COMPLETED, data=u)
                   for u in upstream]
-        state = picklable_state(task_run, run_task(task_run, states, n_data))
+        state = run_in_worker(task_run, states, n_data, picklable=True)
         completed = state.type is StateType.COMPLETED
         status = (state.type.value, state.name, state.message, state.ts, state.start_ts,
                   None if completed else state.data)

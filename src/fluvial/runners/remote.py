@@ -1,59 +1,92 @@
-"""What the out-of-process runners share: checking that a run can be pickled before it
-leaves the driver, and the future of a run whose result stays in a cluster.
+"""What the cluster runners (Dask, Ray) share: the future of a run whose result stays
+in the cluster, and handing runs to the backend in dependency order.
 
 A ``RemoteFuture`` settles from a small status (its state without data); the result
 itself is fetched only when someone asks for it (``result()``, ``state``). When a
-backend reports an error for a run, the runner asks ``settle_error``: if one of the
-run's upstreams did not complete, the run ends ``NotReady`` naming it (the backend
-never ran it); otherwise it ends ``Crashed``, naming the runner and the cause.
+backend reports an error for a run, the runner reports it ``Crashed`` (naming the
+runner and the cause); the driver (``fluvial.orchestration.crashes``) decides what
+that means — ``NotReady`` when an upstream did not complete, a retry while the task
+has retries left. A run the driver resubmits gets a new backend reference, and its
+future's ``generation`` goes up, so a dependent that went to the backend with the old
+reference is known to have never run.
 """
 
 from __future__ import annotations
 
 import abc
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
-from fluvial.exceptions import CrashedRun, SerializationFailure, TaskRunFailure
+from fluvial.exceptions import TaskRunFailure
 from fluvial.futures import Future
-from fluvial.orchestration.admission import Admission, dispatch_failed, guarded
-from fluvial.runners.base import TaskRunner, when_settled
-from fluvial.states import Crashed, Failed, State, StateType
-from fluvial.worker.arguments import ATOMIC as _ATOMIC
-from fluvial.worker.arguments import Upstream
-from fluvial.worker.task_engine import upstream_failure
+from fluvial.futures._base import dispatch_failed, guarded, when_settled
+from fluvial.runners.base import TaskRunner
+from fluvial.states import State, StateType
+from fluvial.worker.entry import crash_state
+from fluvial.worker.pickling import PickleCheck, picklable_state
 
 if TYPE_CHECKING:
-    from fluvial.orchestration.tracking import RunTracker
-    from fluvial.runs import Submission, TaskRun
+    from fluvial.runs import Submission
 
 __all__ = [
-    "PickleCheck",
+    "PickleCheck",  # re-exported from fluvial.worker.pickling
     "RemoteFuture",
     "RemoteTaskRunner",
     "TaskRunFailure",
-    "picklable_state",
-    "settle_error",
+    "picklable_state",  # re-exported from fluvial.worker.pickling
 ]
 
 
 class RemoteFuture(Future):
     """A future whose completed result lives in the cluster until it is asked for."""
 
-    __slots__ = ("_gather", "_fetched", "upstreams", "backend_ref", "_siblings")
+    __slots__ = ("_gather", "_fetched", "upstreams", "backend_ref", "generation",
+                 "launched_generation", "_siblings")
 
-    def __init__(self, task_run: TaskRun, tracker: RunTracker | None,
-                 backend_ref: Any, gather: Callable[[list[RemoteFuture]], list[State]],
-                 upstreams: list[Future]) -> None:
-        super().__init__(task_run, tracker)
-        self.backend_ref = backend_ref
+    def __init__(self, submission: Submission,
+                 gather: Callable[[list[RemoteFuture]], list[State]]) -> None:
+        super().__init__(submission.task_run, submission.subscriber)
+        self.backend_ref: Any = None
         self._gather = gather  # fetches the full states of many futures in one go
         self._fetched: State | None = None
-        self.upstreams = upstreams
+        self.upstreams = submission.upstreams
+        self.generation = 0  # resubmissions of this run after a crash
+        self.launched_generation: int | None = None  # upstream generations at launch
         self._siblings: _Siblings | None = None
+
+    def _report(self, state: State, submission: Submission) -> None:
+        if state.type is not StateType.COMPLETED and submission.upstreams:
+            pending = [u for u in submission.upstreams if u._state is None]
+            if pending:  # an upstream may be in a crash retry: decide once it has settled
+                when_settled(pending, lambda: self._report(state, submission))
+                return
+            subscriber = self._subscriber
+            if self._stale(submission) and subscriber is not None \
+                    and subscriber.crashed(self, state, submission):
+                return  # it ran on an upstream's replaced reference: the driver resends it
+        super()._report(state, submission)
+
+    def _stale(self, submission: Submission) -> bool:
+        """Whether this run went to the backend with an upstream reference that a crash
+        retry of that upstream has since replaced."""
+        launched = self.launched_generation
+        return launched is not None and launched != sum(
+            getattr(u, "generation", 0) for u in submission.upstreams)
+
+    def _resubmitted(self, other: Future) -> None:
+        if isinstance(other, RemoteFuture):  # dependents launched from now on use it
+            self.backend_ref = other.backend_ref
+            self._gather = other._gather
+        self.generation += 1
+
+    def _complete_from(self, other: Future) -> None:
+        if isinstance(other, RemoteFuture):  # the resubmission's result stays where it is
+            self.backend_ref = other.backend_ref
+            self._gather = other._gather
+            self._fetched = other._fetched
+        super()._complete_from(other)
 
     def _final_state(self) -> State:
         state = self._state
@@ -142,86 +175,6 @@ def _settled(future: Future) -> bool:
     return not isinstance(future, RemoteFuture) or future._fetched is not None
 
 
-def settle_error(future: RemoteFuture, task_run: TaskRun, exc: BaseException,
-                 runner_name: str) -> None:
-    """Settle ``future`` after its backend reported ``exc`` (without blocking)."""
-    if isinstance(exc, TaskRunFailure) and exc.task_run_id == task_run.id:
-        future._complete(exc.state)  # the run itself failed, on the worker
-        return
-    pending = [u for u in future.upstreams if u._state is None]
-    if pending:  # decide once every upstream has settled
-        when_settled(pending, lambda: settle_error(future, task_run, exc, runner_name))
-        return
-    for upstream in future.upstreams:
-        state = upstream._state
-        if state is not None and state.type is not StateType.COMPLETED:
-            future._complete(upstream_failure(task_run, upstream.task_name, state))
-            return
-    message = (f"Task run {task_run.name!r} crashed on {runner_name}: "
-               f"{type(exc).__name__}: {exc}")
-    error = CrashedRun(message)
-    error.__cause__ = exc
-    future._complete(Crashed(error, message))
-
-
-def picklable_state(task_run: TaskRun, state: State) -> State:
-    """On a worker: ``state``, or a ``Failed`` state naming the task and its return value
-    when the result could not be pickled to move it (checked before the backend tries,
-    so the run is not lost to an opaque backend error). Plain scalars skip the check."""
-    data = state.data
-    if type(data) in _ATOMIC:
-        return state
-    try:
-        cloudpickle.dumps(data)
-    except Exception as exc:
-        what = "return value" if state.type is StateType.COMPLETED else "exception"
-        error = SerializationFailure(
-            f"task {task_run.task.name!r}: its {what} ({type(data).__name__}) cannot be "
-            f"pickled to move it off the worker: {exc}")
-        return Failed(error, str(error))
-    return state
-
-
-_PLAIN = _ATOMIC | {Upstream}
-
-
-class PickleCheck:
-    """Fail fast, in the driver, on a task or argument that cannot be pickled."""
-
-    def __init__(self) -> None:
-        self._checked_tasks: set[int] = set()
-
-    def __call__(self, submission: Submission) -> None:
-        task_run = submission.task_run
-        task = task_run.task
-        if id(task) not in self._checked_tasks:
-            try:
-                cloudpickle.dumps(task)
-            except Exception as exc:
-                raise SerializationFailure(
-                    f"task {task.name!r} cannot be pickled to send it to a worker: {exc}"
-                ) from exc
-            self._checked_tasks.add(id(task))
-        if all(type(a) in _PLAIN for a in task_run.args) and all(
-            type(v) in _PLAIN for v in task_run.kwargs.values()
-        ):
-            return  # scalars and upstream markers: nothing that could fail to pickle
-        try:
-            cloudpickle.dumps((task_run.args, task_run.kwargs))
-        except Exception as exc:
-            raise SerializationFailure(_name_unpicklable(task_run, exc)) from exc
-
-
-def _name_unpicklable(task_run: TaskRun, exc: Exception) -> str:
-    for name, value in task_run.parameters.items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception:
-            return (f"task {task_run.task.name!r}: parameter {name!r} ({type(value).__name__}) "
-                    f"cannot be pickled to send it to a worker: {exc}")
-    return f"task {task_run.task.name!r}: its arguments cannot be pickled: {exc}"
-
-
 class RemoteTaskRunner(TaskRunner):
     """The submission logic of the cluster runners (Dask, Ray).
 
@@ -229,21 +182,16 @@ class RemoteTaskRunner(TaskRunner):
     once, with the upstreams' backend references as arguments, so the cluster orders
     it. A run with ``allow_failure`` upstreams waits in the driver for them to settle,
     and a failed one is sent as its state (a backend would not run the dependent of
-    an errored run). A tagged run first waits in the driver for its upstreams to settle and for
-    its tag slots (cluster-wide slot manager); a run depending on a future of another
-    runner waits for that future and receives its state by value.
+    an errored run). A run depending on a future of another runner (or on the
+    driver's gate for its tag slots) waits for it and receives its state by value.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._check_pickle = PickleCheck()
-        self._admission = Admission(self._make_slot_manager)
+        self._relaunches = itertools.count(1)
 
     # -- what a backend provides ------------------------------------------------------
-    @abc.abstractmethod
-    def _make_slot_manager(self) -> Any:
-        """The cluster-wide slot manager for tag limits."""
-
     @abc.abstractmethod
     def _owns(self, ref: Any) -> bool:
         """Whether ``ref`` is a backend reference of this runner's cluster."""
@@ -261,32 +209,27 @@ class RemoteTaskRunner(TaskRunner):
         return None
 
     # -- shared ---------------------------------------------------------------------
-    def submit(self, submission: Submission, tracker: RunTracker | None) -> Future:
-        return self.submit_many([submission], tracker)[0]
+    def submit(self, submission: Submission) -> Future:
+        return self.submit_many([submission])[0]
 
-    def submit_many(self, submissions: Sequence[Submission],
-                    tracker: RunTracker | None) -> list[Future]:
+    def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
         self._check_started()
-        for submission in submissions:
+        for submission in submissions:  # all or nothing: check them all first
             self._check_pickle(submission)
         options = self._submit_options()
         futures: list[Future] = []
         now: list[tuple[Submission, RemoteFuture]] = []
         for submission in submissions:
-            task_run = submission.task_run
-            future = RemoteFuture(task_run, tracker, None, self._gather_states,
-                                  submission.upstreams)
-            if tracker is not None:
-                tracker.submitted()
+            future = RemoteFuture(submission, self._gather_states)
             futures.append(future)
-            if task_run.tags or task_run.allowed_failures or not all(
+            if not submission.task_run.allowed_failures and all(
                     self._launched_here(u) for u in submission.upstreams):
-                self._launch_later(submission, future, options)
-            else:
                 now.append((submission, future))
+            else:
+                self._launch_later(submission, future, options)
         if now:
             try:
-                self._launch(now, options)
+                self._go(now, options)
             except Exception as exc:  # e.g. options the backend refuses: no run may hang
                 for _, future in now:
                     if future.backend_ref is None:
@@ -294,21 +237,22 @@ class RemoteTaskRunner(TaskRunner):
                 raise
         return futures
 
+    def _go(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
+        for submission, future in pairs:
+            if submission.upstreams:
+                future.launched_generation = sum(getattr(u, "generation", 0)
+                                                 for u in submission.upstreams)
+        self._launch(pairs, options)
+
     def _launched_here(self, upstream: Future) -> bool:
         return isinstance(upstream, RemoteFuture) and upstream.backend_ref is not None \
             and self._owns(upstream.backend_ref)
 
     def _launch_later(self, submission: Submission, future: RemoteFuture, options: Any) -> None:
-        def launch() -> None:
-            self._launch([(submission, future)], options)
-
-        if submission.task_run.tags:
-            def admit() -> None:
-                self._admission.admit(submission.task_run, future, launch)
-            ready = guarded(future, admit)
-        else:
-            ready = guarded(future, launch)
-        when_settled(submission.upstreams, ready)
+        """A run with an upstream of another runner (or the driver's gate for tag slots)
+        waits in the driver until they have all settled."""
+        when_settled(submission.upstreams,
+                     guarded(future, lambda: self._go([(submission, future)], options)))
 
     def _backend_arg(self, upstream: Future) -> Any:
         """What a downstream run receives for ``upstream``: a backend reference, or the
@@ -321,4 +265,15 @@ class RemoteTaskRunner(TaskRunner):
 
     def _on_backend_error(self, future: RemoteFuture, submission: Submission,
                           exc: BaseException) -> None:
-        settle_error(future, submission.task_run, exc, repr(self))
+        """Report a run the backend says did not complete (without blocking)."""
+        task_run = submission.task_run
+        if isinstance(exc, TaskRunFailure) and exc.task_run_id == task_run.id:
+            future._report(exc.state, submission)  # the run itself ended on the worker
+            return
+        message = (f"Task run {task_run.name!r} crashed on {self!r}: "
+                   f"{type(exc).__name__}: {exc}")
+        future._report(crash_state(task_run, message, exc), submission)
+
+    def _unique_key(self, key: str, taken: Callable[[str], bool]) -> str:
+        """``key``, or a fresh variant when the backend still holds it (a resubmission)."""
+        return key if not taken(key) else f"{key}-{next(self._relaunches)}"

@@ -20,12 +20,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from fluvial.context import _flow_run
+from fluvial.context import FlowRunContext, _flow_run
 from fluvial.futures import Future
 from fluvial.futures._base import worker_thread
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
-from fluvial.states import Crashed
-from fluvial.worker.task_engine import run_task
+from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
     from fluvial.runs import Submission
@@ -45,7 +44,7 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__()
         self.max_workers = checked_max_workers(max_workers, _default_workers())
-        self._ready: deque[tuple[Submission, Future]] = deque()
+        self._ready: deque[tuple[Submission, Future, FlowRunContext | None]] = deque()
         self._lock = threading.Lock()
         self._active = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -64,9 +63,13 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
         if executor is not None:
             executor.shutdown(wait=wait)
 
-    def _dispatch(self, submission: Submission, future: Future) -> None:
+    def _capture(self) -> FlowRunContext | None:
+        return _flow_run.get()  # a run sees the flow run it was submitted in
+
+    def _dispatch(self, submission: Submission, future: Future,
+                  captured: FlowRunContext | None) -> None:
         with self._lock:
-            self._ready.append((submission, future))
+            self._ready.append((submission, future, captured))
             if self._active >= self.max_workers:
                 return
             if len(self._ready) == 1 and getattr(worker_thread, "runner", None) is self:
@@ -78,7 +81,7 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
         try:
             if executor is None:
                 raise RuntimeError("shut down")
-            executor.submit(self._drain_loop, self._flow_ctx)
+            executor.submit(self._drain_loop)
         except RuntimeError:
             # The pool was shut down between our bookkeeping and the submit (the flow
             # ended while this callback ran): run what is ready here rather than lose it.
@@ -86,8 +89,7 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
                 self._active -= 1
             self._drain()
 
-    def _drain_loop(self, flow_ctx: object) -> None:
-        token = _flow_run.set(flow_ctx)  # type: ignore[arg-type]
+    def _drain_loop(self) -> None:
         worker_thread.help_until_done = self._help_until_done
         worker_thread.runner = self
         try:
@@ -95,7 +97,6 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
         finally:
             worker_thread.help_until_done = None
             worker_thread.runner = None
-            _flow_run.reset(token)
 
     def _help_until_done(self, future: Future, timeout: float | None) -> None:
         """Called when a task in this pool waits on a future: run ready work in this
@@ -122,22 +123,25 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
                     if counted:
                         self._active -= 1
                     return
-                submission, future = ready.popleft()
-            execute(submission, future)
+                submission, future, flow_ctx = ready.popleft()
+            execute(submission, future, flow_ctx)
 
 
-def execute(submission: Submission, future: Future) -> None:
-    """Run one ready submission in this thread and settle its future."""
+def execute(submission: Submission, future: Future, flow_ctx: FlowRunContext | None) -> None:
+    """Run one ready submission in this thread, in the flow run it was submitted in,
+    and report its final state."""
+    token = _flow_run.set(flow_ctx) if _flow_run.get() is not flow_ctx else None
     try:
         upstreams = submission.upstreams
         if upstreams:
-            state = run_task(submission.task_run, [u._final_state() for u in upstreams],
-                             submission.n_data)
+            state = run_in_worker(submission.task_run, [u._final_state() for u in upstreams],
+                                  submission.n_data)
         else:
-            state = run_task(submission.task_run)
-    except BaseException as exc:  # noqa: BLE001 - the engine itself broke: the run crashed
-        state = Crashed(exc, f"The engine crashed while running the task: {exc!r}")
-    future._complete(state)
+            state = run_in_worker(submission.task_run)
+    finally:
+        if token is not None:
+            _flow_run.reset(token)
+    future._report(state, submission)
 
 
 _default: ThreadPoolTaskRunner | None = None

@@ -1,0 +1,51 @@
+"""The one function every runner calls where the task runs.
+
+``run_in_worker`` runs the task engine and always returns a final ``State``: a
+``BaseException`` that escapes the engine (a bug, ``SystemExit``, ``KeyboardInterrupt``
+raised by the task) is a *crash*, returned as a ``Crashed`` state whose
+``CrashedRun`` error carries ``attempts`` (the attempt that crashed counts). With
+``picklable=True`` (every runner that moves the state to another process) a result or
+exception that cannot be pickled becomes a ``Failed`` state naming the task.
+
+Whether a crashed run is retried is decided in the driver
+(``fluvial.orchestration.crashes``), the same for every runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fluvial.exceptions import CrashedRun
+from fluvial.runs import TaskRun
+from fluvial.states import Crashed, State
+from fluvial.worker.pickling import picklable_state
+from fluvial.worker.task_engine import run_task
+
+__all__ = ["crash_state", "run_in_worker"]
+
+
+def crash_state(task_run: TaskRun, message: str, cause: BaseException | None = None,
+                attempts: int | None = None) -> State:
+    """The ``Crashed`` state of ``task_run``; ``attempts`` is how many attempts it has
+    made counting the one that crashed, when known (None: the worker died)."""
+    error = CrashedRun(message)
+    error.attempts = attempts  # type: ignore[attr-defined]
+    if cause is not None:
+        error.__cause__ = cause
+    return Crashed(error, message)
+
+
+def run_in_worker(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: int = 0,
+                  picklable: bool = False) -> State:
+    """Run one task run to a final state, wherever it runs; never raises."""
+    start = task_run.run_count
+    try:
+        state = run_task(task_run, upstream_states, n_data)
+    except BaseException as exc:  # noqa: BLE001 - the engine itself broke: the run crashed
+        attempts = max(task_run.run_count, start + 1)
+        task_run.run_count = start  # the driver counts the crash (fluvial.orchestration)
+        return crash_state(task_run, f"Task run {task_run.name!r} crashed: the engine raised "
+                                     f"{exc!r}", exc, attempts)
+    if picklable:
+        return picklable_state(task_run, state)
+    return state

@@ -1,0 +1,33 @@
+"""Every runner reports when a completed run started and ended, and the record keeps it."""
+
+from __future__ import annotations
+
+import time
+
+from fluvial import flow, get_run_context, task
+from fluvial.store import get_recorder, queries
+
+
+@task
+def naps(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_completed_run_has_its_start_and_end_times_recorded(runner):
+    @flow(task_runner=runner)
+    def napping():
+        naps.map([0.2, 0.2]).result()
+        return get_run_context().flow_run.id
+
+    before = time.time()
+    flow_run_id = napping()
+    after = time.time()
+    get_recorder().flush()
+    runs = queries.task_runs(flow_run_id)
+    assert len(runs) == 2
+    for run in runs:
+        assert run.state_type == "COMPLETED"
+        assert run.start_time is not None and run.end_time is not None, run
+        assert before <= run.start_time and run.end_time <= after
+        assert run.end_time - run.start_time >= 0.19  # the nap, measured where it ran
