@@ -114,7 +114,6 @@ class DaskTaskRunner(RemoteTaskRunner):
     # -- lifecycle ------------------------------------------------------------
     def _start(self) -> None:
         self._connect()
-        self._client.subscribe_topic(_TIMES_TOPIC, _on_times)
 
     def _connect(self) -> None:
         distributed = _distributed()
@@ -190,9 +189,7 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         def on_done(done: Any) -> None:
             if done.status == "finished":  # the full state stays on the worker until asked for
-                start_ts, ts = _times.pop(done.key, (None, None))
-                future._report(State(StateType.COMPLETED, "Completed", ts=ts, start_ts=start_ts),
-                               submission)
+                future._report(State(StateType.COMPLETED, "Completed"), submission)
                 return
             try:
                 exc = done.exception()
@@ -226,28 +223,10 @@ class _QuietFailures(logging.Filter):
 
 _quiet = _QuietFailures()
 
-# A completed run's start and end times travel as a worker event (the state itself
-# stays on the worker): the scheduler forwards it to the client before the task's
-# completion, so the driver knows them when the run's future settles.
-_TIMES_TOPIC = "fluvial-run-times"
-_times: dict[str, tuple[float | None, float | None]] = {}
-
-
-def _on_times(event: Any) -> None:
-    try:
-        key, start_ts, ts = event[1]
-        _times[key] = (start_ts, ts)
-    except Exception:  # a handler that raises would stop the client's message loop
-        logger.debug("unexpected run-times event %r", event, exc_info=True)
-
-
 def _run_on_worker(task_run: Any, n_data: int = 0, *upstream_states: State) -> State:
     """The Dask task: run the engine; raise if the run did not complete."""
     state = run_in_worker(task_run, upstream_states, n_data, picklable=True)
-    if state.type is StateType.COMPLETED:
-        worker = _distributed().get_worker()
-        worker.log_event(_TIMES_TOPIC, (worker.get_current_task(), state.start_ts, state.ts))
-    else:
+    if state.type is not StateType.COMPLETED:
         worker_logger = logging.getLogger("distributed.worker")
         if _quiet not in worker_logger.filters:
             worker_logger.addFilter(_quiet)
