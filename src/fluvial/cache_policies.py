@@ -186,7 +186,7 @@ class TaskSource(CachePolicy):
 
         if task_ctx is None:
             return None
-        task = task_ctx.task
+        task: Any = task_ctx.task
         try:
             return source_hash(getattr(task, "fn", task))
         except HashError:
