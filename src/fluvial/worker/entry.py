@@ -13,6 +13,7 @@ Whether a crashed run is retried is decided in the driver
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from fluvial.exceptions import CrashedRun
@@ -22,6 +23,10 @@ from fluvial.worker.pickling import picklable_state
 from fluvial.worker.task_engine import run_task
 
 __all__ = ["crash_state", "run_in_worker"]
+
+# What a backend raises into a running task to stop it: not a crash of the task, so it
+# is left to the backend (turning it into a state confuses e.g. Dask's worker restarts).
+_BACKEND_SIGNALS = (asyncio.CancelledError, GeneratorExit)
 
 
 def crash_state(task_run: TaskRun, message: str, cause: BaseException | None = None,
@@ -41,6 +46,8 @@ def run_in_worker(task_run: TaskRun, upstream_states: Sequence[State] = (), n_da
     start = task_run.run_count
     try:
         state = run_task(task_run, upstream_states, n_data)
+    except _BACKEND_SIGNALS:  # the backend stopping the run (a Dask worker closing): its own
+        raise
     except BaseException as exc:  # noqa: BLE001 - the engine itself broke: the run crashed
         attempts = max(task_run.run_count, start + 1)
         task_run.run_count = start  # the driver counts the crash (fluvial.orchestration)
