@@ -136,7 +136,7 @@ def run_flow(flow: FlowSpec, args: tuple, kwargs: dict, return_state: bool = Fal
     return State.result(state)
 
 
-def _handed_back(flow: Flow, state: State) -> State:
+def _handed_back(flow: FlowSpec, state: State) -> State:
     """A state of an ``async def`` flow gets a ``result()`` that is awaitable in async code."""
     if flow.is_async:
         st.awaitable_result(state)
