@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cloudpickle
-
 from fluvial.exceptions import SerializationFailure
 from fluvial.states import Failed, State, StateType
 from fluvial.worker.arguments import ATOMIC, Upstream
@@ -36,6 +34,8 @@ def unpicklable_task(task_run: TaskRun, exc: BaseException) -> SerializationFail
 
 def unpicklable_arguments(task_run: TaskRun, exc: BaseException) -> SerializationFailure:
     """The error for arguments that cannot be pickled, naming the first bad parameter."""
+    import cloudpickle  # on first use: `import fluvial` stays without it
+
     message = f"task {task_run.task.name!r}: its arguments cannot be pickled: {exc}"
     for name, value in task_run.parameters.items():
         if type(value) in _PLAIN:
@@ -59,6 +59,8 @@ class PickleCheck:
         self._checked_tasks: set[int] = set()
 
     def __call__(self, submission: Submission) -> None:
+        import cloudpickle  # on first use: `import fluvial` stays without it
+
         task_run = submission.task_run
         task = task_run.task
         if id(task) not in self._checked_tasks:
@@ -83,6 +85,8 @@ def picklable_state(task_run: TaskRun, state: State) -> State:
     data = state.data
     if type(data) in ATOMIC:
         return state
+    import cloudpickle  # on first use: `import fluvial` stays without it
+
     try:
         cloudpickle.dumps(data)
     except Exception as exc:
