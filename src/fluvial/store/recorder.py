@@ -658,6 +658,17 @@ def _flush_on_sigterm(recorder: Recorder) -> None:
         pass
 
 
+def _default_sigterm_in_child() -> None:
+    """A forked child (a multiprocessing pool's worker) ends on SIGTERM at once, as before."""
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     import signal
 
@@ -693,3 +704,7 @@ def _log_fallback(reason: str) -> None:
     if not _fallback_logged:
         _fallback_logged = True
         logger.warning("fluvial store: %s; writing the run record from a thread instead", reason)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_default_sigterm_in_child)
