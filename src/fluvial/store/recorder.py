@@ -319,7 +319,9 @@ class Recorder:
         while self._thread.is_alive() and time.monotonic() < deadline:
             self._thread.join(0.25)
             if self._thread.is_alive() and time.monotonic() >= shown:
-                progressed = _progress_line(self.pending + self._unacknowledged())
+                left = self.pending + self._unacknowledged()
+                if left or progressed:  # nothing to say while only the writer exits
+                    progressed = _progress_line(left)
         if progressed:
             _progress_line(None)
         self._queue = deque(maxlen=0)  # later events are discarded, not kept forever
