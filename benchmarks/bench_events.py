@@ -18,37 +18,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from benchmarks.harness import Options, best_pair, row
+from benchmarks.harness import Options, best_pair, row, throwaway_home
 
 GROUP = "events"
 
-
-@contextmanager
-def _home() -> Iterator[dict[str, str]]:
-    import fluvial.store as store
-
-    saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
-        os.environ["FLUVIAL_HOME"] = home
-        os.environ.pop("FLUVIAL_DATABASE_URL", None)
-        store._reset_for_tests()
-        try:
-            yield dict(os.environ)
-        finally:
-            store._reset_for_tests()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -88,7 +66,8 @@ def _latency(n: int) -> dict[str, Any]:
 
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    with _home() as env:
+    with throwaway_home():
+        env = dict(os.environ)
         Webhook(url=f"http://127.0.0.1:{server.server_port}/").save("bench")
         Automation(name="ping", trigger=EventTrigger(expect={"bench.ping"}),
                    actions=[CallWebhook(block_document_id="webhook/bench")]).create()
@@ -153,7 +132,7 @@ def _events_from_tasks(n: int, repeat: int) -> list[dict[str, Any]]:
         noisy.map(range(n)).wait()
 
     runner = ThreadPoolTaskRunner(max_workers=4)
-    with _home():
+    with throwaway_home():
         with runner:
             plain.with_options(task_runner=runner)(200)
             emitting.with_options(task_runner=runner)(200)

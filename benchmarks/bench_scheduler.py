@@ -18,38 +18,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks.harness import Options, row
+from benchmarks.harness import Options, row, throwaway_home
 
 GROUP = "scheduler"
 
-
-@contextmanager
-def _home() -> Iterator[dict[str, str]]:
-    """A throwaway store for this process and the schedulers it starts."""
-    import fluvial.store as store
-
-    saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
-        os.environ["FLUVIAL_HOME"] = home
-        os.environ.pop("FLUVIAL_DATABASE_URL", None)
-        store._reset_for_tests()
-        try:
-            yield dict(os.environ)
-        finally:
-            store._reset_for_tests()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _add_deployments(conn: Any, schedules: list[Any], next_fire: float | None) -> None:
@@ -98,7 +75,8 @@ def latency(deployments: int, seconds: float) -> list[dict[str, Any]]:
     from fluvial.schedules import Interval
     from fluvial.store.connection import open_database
 
-    with _home() as env:
+    with throwaway_home():
+        env = dict(os.environ)
         conn = open_database()
         # anchors spread over the second, so fire times are not all at once
         anchors = [datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=i / deployments)
@@ -137,7 +115,8 @@ def crowded_minute(deployments: int, schedulers: int = 2, lead: float = 6.0,
     from fluvial.schedules import Interval
     from fluvial.store.connection import open_database
 
-    with _home() as env:
+    with throwaway_home():
+        env = dict(os.environ)
         conn = open_database()
         fire = datetime.fromtimestamp(time.time() + lead, UTC).replace(microsecond=0)
         schedule = Interval(timedelta(hours=1), anchor_date=fire)

@@ -25,39 +25,17 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Options, row
+from benchmarks.harness import Options, row, throwaway_home
 
 GROUP = "server"
 FLOWS = ["etl", "report", "sync", "train", "score"]
 STATES = ["COMPLETED"] * 8 + ["FAILED", "RUNNING"]
 
-
-@contextmanager
-def _home() -> Iterator[str]:
-    import fluvial.store as store
-
-    saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
-        os.environ["FLUVIAL_HOME"] = home
-        os.environ.pop("FLUVIAL_DATABASE_URL", None)
-        store._reset_for_tests()
-        try:
-            yield home
-        finally:
-            store._reset_for_tests()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _seed(flow_runs: int, task_runs: int, logs: int, big_run_tasks: int) -> str:
@@ -159,7 +137,7 @@ def _record_state_change(run_id: str) -> None:
 def run(options: Options) -> list[dict[str, Any]]:
     scale = 10 if options.quick else 1
     results: list[dict[str, Any]] = []
-    with _home() as home:
+    with throwaway_home() as home:
         big = _seed(100_000 // scale, 1_000_000 // scale, 5_000_000 // scale, 10_000)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"

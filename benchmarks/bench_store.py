@@ -6,35 +6,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import fluvial.store as store
+from benchmarks.harness import throwaway_home
 from fluvial.store.recorder import Recorder
 
 APPENDS = 200_000
 TASK_RUNS = 50_000
 
-
-@contextmanager
-def _temporary_home() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["FLUVIAL_HOME"] = home
-        os.environ.pop("FLUVIAL_DATABASE_URL", None)
-        try:
-            yield
-        finally:
-            store._reset_for_tests()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _best_ns_per_call(loop: Callable[[], None], calls: int, repeat: int = 3) -> float:
@@ -128,7 +110,7 @@ def _writer_throughput() -> list[dict]:
 
 def run() -> list[dict]:
     """Measure, and return one row per number."""
-    with _temporary_home():
+    with throwaway_home():
         return _append_costs() + _writer_throughput()
 
 

@@ -25,13 +25,15 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "Options",
+    "throwaway_home",
     "ROOT",
     "best_pair",
     "compare_throughput",
@@ -208,3 +210,29 @@ def error_note(what: str, exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
     return f"{what} failed: {type(exc).__name__}: {exc}{where}"
+
+
+@contextmanager
+def throwaway_home() -> Iterator[str]:
+    """A temporary ``FLUVIAL_HOME`` (and no ``FLUVIAL_DATABASE_URL``) for this process and
+    the processes it starts with ``os.environ``; the previous settings come back after."""
+    import os
+    import tempfile
+
+    import fluvial.store as store
+
+    saved = {k: os.environ.get(k) for k in ("FLUVIAL_HOME", "FLUVIAL_DATABASE_URL")}
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
+        os.environ["FLUVIAL_HOME"] = home
+        os.environ.pop("FLUVIAL_DATABASE_URL", None)
+        store._reset_for_tests()
+        try:
+            yield home
+        finally:
+            store._reset_for_tests()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
