@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+# bench: matplotlib, for the benchmarks' picture (and its tests); never imported by fluvial
+$(STAMP): $(BIN)/python pyproject.toml Makefile
+	$(BIN)/python -m pip install --quiet -e '.[all,test,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -2,7 +2,10 @@
 
 Runs the benchmark groups (all by default, which is what ``make bench`` does), prints a
 Markdown table, and writes ``latest.json`` and ``latest.md`` to ``benchmarks/results/``
-(or ``--out``). A group whose module is missing is skipped with a note; a group that
+(or ``--out``). Each run is then appended to ``history.jsonl`` there (commit, date,
+machine; see :mod:`benchmarks.history`), compared with the previous run on the same
+machine (ratios more than 10 % worse are flagged), and drawn into ``latest.png`` (see
+:mod:`benchmarks.report`; needs the ``bench`` extra). A group whose module is missing is skipped with a note; a group that
 raises is reported in the notes and the run goes on (the exit status is then 1).
 
 The whole run uses a throwaway ``FLUVIAL_HOME``, so the run store and result files the
@@ -24,7 +27,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import RESULTS_DIR, Options, error_note, render_markdown, write_results
+from benchmarks.harness import (
+    RESULTS_DIR,
+    ROOT,
+    Options,
+    error_note,
+    render_markdown,
+    write_results,
+)
+from benchmarks.history import append_run, compare, load_history, render_changes
 
 # group -> (module, function); in the order they run
 GROUPS: dict[str, tuple[str, str]] = {
@@ -65,7 +76,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "thread's stack and exits 1 (a hang is a bug to report, not "
                              "a number; default: 600)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help=f"directory for latest.json and latest.md (default: {RESULTS_DIR})")
+                        help="directory for latest.json, latest.md, history.jsonl and "
+                             f"latest.png (default: {RESULTS_DIR})")
+    parser.add_argument("--no-history", action="store_true",
+                        help="do not append this run to history.jsonl (nor compare or draw)")
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
@@ -168,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.environ.pop("FLUVIAL_HOME", None)
             else:
                 os.environ["FLUVIAL_HOME"] = saved_home
-    if args.quick or args.n is not None or args.chain is not None:
+    smoke = args.quick or args.n is not None or args.chain is not None
+    if smoke:
         notes.append("smoke run (--quick/--n/--chain): sizes differ from the targets' sizes")
     json_path, md_path = write_results(rows, notes, args.out)
     print(render_markdown(rows))
@@ -177,7 +192,25 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(missed)} target(s) missed; written to {json_path} and {md_path}")
     for note in notes:
         print(f"note: {note}")
+    if not args.no_history:
+        track(rows, groups, smoke, args.out)
     return 0 if clean else 1
+
+
+def track(rows: Sequence[dict[str, Any]], groups: Sequence[str], smoke: bool,
+          out: Path) -> None:
+    """Append the run to ``out/history.jsonl``, print the change against the previous run on
+    this machine (regressions flagged), and draw ``out/latest.png``."""
+    from benchmarks.report import try_draw
+
+    history_path = out / "history.jsonl"
+    earlier = load_history(history_path)
+    entry = append_run(history_path, rows, groups=groups, smoke=smoke, root=ROOT)
+    history = [*earlier, entry]
+    print("\n" + render_changes(compare(earlier, entry)))
+    png, why = try_draw(entry, history, out / "latest.png")
+    print(f"history: {history_path} ({len(history)} runs); "
+          + (f"picture: {png}" if png else why or ""))
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_import_fluvial_does_not_import_heavy_backends():
         "from fluvial import flow, task\n"
         "import fluvial.runners, fluvial.task_runners, fluvial.futures\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
-        "('dask', 'distributed', 'ray')]\n"
+        "('dask', 'distributed', 'ray', 'matplotlib')]\n"
         "print(json.dumps(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
