@@ -35,7 +35,7 @@ from benchmarks.harness import (
     render_markdown,
     write_results,
 )
-from benchmarks.history import append_run, compare, load_history, render_changes
+from benchmarks.history import track
 
 # group -> (module, function); in the order they run
 GROUPS: dict[str, tuple[str, str]] = {
@@ -193,24 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     if not args.no_history:
-        track(rows, groups, smoke, args.out)
+        track(rows, groups, smoke, args.out, ROOT)
     return 0 if clean else 1
-
-
-def track(rows: Sequence[dict[str, Any]], groups: Sequence[str], smoke: bool,
-          out: Path) -> None:
-    """Append the run to ``out/history.jsonl``, print the change against the previous run on
-    this machine (regressions flagged), and draw ``out/latest.png``."""
-    from benchmarks.report import try_draw
-
-    history_path = out / "history.jsonl"
-    earlier = load_history(history_path)
-    entry = append_run(history_path, rows, groups=groups, smoke=smoke, root=ROOT)
-    history = [*earlier, entry]
-    print("\n" + render_changes(compare(earlier, entry)))
-    png, why = try_draw(entry, history, out / "latest.png")
-    print(f"history: {history_path} ({len(history)} runs); "
-          + (f"picture: {png}" if png else why or ""))
 
 
 if __name__ == "__main__":

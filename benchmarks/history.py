@@ -42,6 +42,7 @@ __all__ = [
     "machine",
     "machine_key",
     "render_changes",
+    "track",
 ]
 
 REGRESSION = 0.10  # a ratio worse by more than this fraction is flagged
@@ -243,3 +244,19 @@ def render_changes(changes: Iterable[Change]) -> str:
                     + "; ".join(f"{c.group} / {c.name}" for c in regressions)
                     if regressions else f"no ratio regressed by more than {REGRESSION:.0%}."))
     return "\n".join(lines)
+
+
+def track(rows: Sequence[dict[str, Any]], groups: Sequence[str], smoke: bool, out: Path,
+          root: Path) -> dict[str, Any]:
+    """Append a run to ``out/history.jsonl``, print its change against the previous run on
+    this machine (regressions flagged) and draw ``out/latest.png``; return the entry."""
+    from benchmarks.report import try_draw
+
+    history_path = out / "history.jsonl"
+    earlier = load_history(history_path)
+    entry = append_run(history_path, rows, groups=groups, smoke=smoke, root=root)
+    print("\n" + render_changes(compare(earlier, entry)))
+    png, why = try_draw(entry, [*earlier, entry], out / "latest.png")
+    print(f"history: {history_path} ({len(earlier) + 1} runs); "
+          + (f"picture: {png}" if png else why or ""))
+    return entry
