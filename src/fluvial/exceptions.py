@@ -310,6 +310,23 @@ class WireError(StoreError):
     """The pipe to the store's writer process is broken: a truncated or oversized frame."""
 
 
+class ApiError(StoreError):
+    """The fluvial server at ``FLUVIAL_API_URL`` cannot be reached or refused a request.
+
+    ``status`` is the HTTP status of the refusal, None when there was no answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiAuthError(FluvialError, PermissionError):
+    """The fluvial server at ``FLUVIAL_API_URL`` refused the token (``FLUVIAL_API_TOKEN``).
+
+    Not a :class:`StoreError`: a flow run does not go ahead unrecorded when the record's
+    server says its token is wrong; the message never shows the token."""
+
+
 class RemoteTraceback(FluvialError):
     """Carries the formatted traceback of an exception raised in another process."""
 

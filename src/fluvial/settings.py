@@ -11,6 +11,9 @@
     FLUVIAL_ENCRYPTION_KEY the Fernet key of secret block fields (default: a key file
                            ``$FLUVIAL_HOME/encryption.key``, created on first use)
     FLUVIAL_EVENTS_RETENTION_DAYS  how long events are kept (default 7)
+    FLUVIAL_API_URL        ``http://host:4200`` of a ``fluvial server``: flow runs and
+                           workers record through its API instead of opening the database
+    FLUVIAL_API_TOKEN      the server's token (sent as ``Authorization: Bearer``; never shown)
 
 :func:`get` returns a frozen :class:`Settings` snapshot. Settings are read at
 call time, not import time (tests and long-lived processes change the
@@ -37,6 +40,8 @@ VARIABLES = (
     "FLUVIAL_PROGRESS",
     "FLUVIAL_ENCRYPTION_KEY",
     "FLUVIAL_EVENTS_RETENTION_DAYS",
+    "FLUVIAL_API_URL",
+    "FLUVIAL_API_TOKEN",
 )
 
 _OFF = frozenset({"off", "0", "false", "no"})
@@ -63,10 +68,16 @@ class Settings:
     """``$FLUVIAL_ENCRYPTION_KEY``, stripped; None when unset or empty."""
     events_retention_days: float = 7.0
     """``$FLUVIAL_EVENTS_RETENTION_DAYS``: events older than this are cleaned up."""
+    api_url: str | None = None
+    """``$FLUVIAL_API_URL`` without a trailing ``/``: record through this server; None
+    when unset or empty."""
+    api_token: str | None = field(default=None, repr=False)
+    """``$FLUVIAL_API_TOKEN``, stripped; None when unset or empty (never in the repr)."""
 
 
 def _parse(values: tuple[str | None, ...]) -> Settings:
-    home_raw, url_raw, store_raw, writer_raw, progress_raw, key_raw, retention_raw = values
+    (home_raw, url_raw, store_raw, writer_raw, progress_raw, key_raw, retention_raw,
+     api_raw, api_token_raw) = values
     home = Path(home_raw).expanduser() if home_raw else Path.home() / ".fluvial"
     url = (url_raw or "").strip()
     writer = (writer_raw or "").strip().lower() or "process"
@@ -91,6 +102,18 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         raise SettingsError(
             f"FLUVIAL_EVENTS_RETENTION_DAYS must be a positive number of days, not {retention_raw!r}"
         )
+    api_url = (api_raw or "").strip().rstrip("/") or None
+    if api_url is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(api_url)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            parts = None  # type: ignore[assignment]
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(
+                f"FLUVIAL_API_URL must be an http:// or https:// URL, not {api_raw!r}")
     return Settings(
         home=home,
         database_url=url or f"sqlite:///{home / 'fluvial.db'}",
@@ -100,6 +123,8 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         progress=progress,
         encryption_key=(key_raw or "").strip() or None,
         events_retention_days=retention,
+        api_url=api_url,
+        api_token=(api_token_raw or "").strip() or None,
     )
 
 

@@ -11,7 +11,8 @@ commits them, or commits them itself with ``FLUVIAL_STORE_WRITER=thread``). The
 CLI and any UI read through :mod:`fluvial.store.queries`. Tag limits are set
 through :mod:`fluvial.concurrency` (the store's ``_limits`` is private).
 
-    get_recorder() -> Recorder | None   process-wide; None when FLUVIAL_STORE=off
+    get_recorder() -> Recorder | None   process-wide; None when FLUVIAL_STORE=off; writes
+                                         through the server when FLUVIAL_API_URL is set
     recover() -> list[str]               crash recovery, once per process (CLI start)
     store_path() -> Path                 $FLUVIAL_HOME/fluvial.db (~/.fluvial by default)
     database_url() -> str                FLUVIAL_DATABASE_URL, or the SQLite file above
@@ -28,6 +29,8 @@ The package, by role (each module imports only those above it):
     writer/      committing batches: batch (events -> rows, one transaction
                  each), process (the writer process), wire (the pipe's frames)
     recorder     the hot-path queue, its drain thread, the writer process's lifecycle
+    remote       the recorder through a fluvial server (FLUVIAL_API_URL): HTTP batches,
+                 journal, applied once (writer/received on the server's side)
     queries      the read API and its frozen records
     catalog      variables, blocks, artifacts and assets, as stored
     _limits      the concurrency_limits table (private; see fluvial.concurrency)
@@ -103,7 +106,7 @@ def get_recorder() -> Recorder | None:
     current = settings.get()
     if not current.store_enabled:
         return None
-    key = current.database_url
+    key = current.database_url if current.api_url is None else f"api:{current.api_url}"
     recorder = _instance
     if recorder is not None and _instance_key == key and not recorder.closed:
         return recorder
@@ -112,11 +115,33 @@ def get_recorder() -> Recorder | None:
             _instance.close()
             _instance = None
         if _instance is None:
-            from fluvial.store.recorder import Recorder
+            if current.api_url is not None:
+                _instance = _remote_recorder(current.api_url, current.api_token)
+            else:
+                from fluvial.store.recorder import Recorder
 
-            _instance = Recorder(database_target(key))
+                _instance = Recorder(database_target(key))
             _instance_key = key
         return _instance
+
+
+_refused: dict[tuple[str, str | None], BaseException] = {}
+
+
+def _remote_recorder(url: str, token: str | None) -> Recorder:
+    """A recorder that writes through the server at ``url``; a refused token is remembered
+    (asked again only when the URL or the token changes)."""
+    from fluvial.exceptions import ApiAuthError
+    from fluvial.store.remote import ApiClient, RemoteRecorder
+
+    refused = _refused.get((url, token))
+    if refused is not None:
+        raise refused
+    try:
+        return RemoteRecorder(ApiClient(url, token))
+    except ApiAuthError as exc:
+        _refused[(url, token)] = exc
+        raise
 
 
 def _reset_for_tests() -> None:
@@ -128,6 +153,7 @@ def _reset_for_tests() -> None:
 
     reset()
     _replayed.clear()
+    _refused.clear()
     with _lock:
         if _instance is not None:
             _instance.close()

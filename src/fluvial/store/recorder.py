@@ -111,17 +111,7 @@ class Recorder:
             raise ValueError("wake_at must be at least 1")
         self.target = target or database_target()
         self._mode = settings.get().store_writer
-        # Migrated, and crashed runs recovered (once per process), by the driver:
-        # errors surface here.
-        self._conn: Connection | None = open_database(self.target)
-        try:
-            # batches an earlier process could not write come first: a run it finished
-            # must not be taken for a crashed one
-            _replay_orphans_once(self.target, self._conn, self._pid_now(), socket.gethostname())
-            recover_once(self.target, self._conn)
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn: Connection | None = self._open_store()
         self._interval = interval
         self._max_batch = max_batch
         self._wake_at = wake_at
@@ -150,6 +140,20 @@ class Recorder:
         self._thread.start()
         atexit.register(self.close)
         _flush_on_sigterm(self)
+
+    def _open_store(self) -> Connection | None:
+        """The driver's connection, migrated, crashed runs recovered (once per process):
+        errors surface here. (A recorder that writes elsewhere overrides this.)"""
+        conn = open_database(self.target)
+        try:
+            # batches an earlier process could not write come first: a run it finished
+            # must not be taken for a crashed one
+            _replay_orphans_once(self.target, conn, self._pid_now(), socket.gethostname())
+            recover_once(self.target, conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # -- hot path: one tuple, one append -------------------------------------------------
 

@@ -392,8 +392,39 @@ def _v5_events(conn: Any) -> None:
         conn.execute(ddl(statement, dialect))
 
 
+def _v6_received_batches_and_edges(conn: Any) -> None:
+    """What remote recording and the run graph need.
+
+    ``received_batches``: the batches a server applied for remote recorders
+    (``FLUVIAL_API_URL``), by the recorder's random ``client`` id and the batch's
+    ``seq``: a batch resent after a lost reply is recognised and not applied twice
+    (see :mod:`fluvial.store.writer.received`). ``task_run_edges``: which upstream
+    task run's result (or ``wait_for``) fed which task run, for the run page's graph.
+    """
+    statements = [
+        """CREATE TABLE received_batches (
+            client TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            received REAL NOT NULL,
+            PRIMARY KEY (client, seq)
+        )""",
+        "CREATE INDEX ix_received_batches_received ON received_batches (received)",
+        """CREATE TABLE task_run_edges (
+            flow_run_id TEXT,
+            upstream_id TEXT NOT NULL,
+            downstream_id TEXT NOT NULL,
+            PRIMARY KEY (downstream_id, upstream_id)
+        )""",
+        "CREATE INDEX ix_task_run_edges_flow_run ON task_run_edges (flow_run_id)",
+    ]
+    dialect = dialect_of(conn)
+    for statement in statements:
+        conn.execute(ddl(statement, dialect))
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial, _v2_deployments, _v3_worker_runs, _v4_catalog, _v5_events,
+    _v6_received_batches_and_edges,
 ]
 
 
