@@ -49,7 +49,10 @@ class defined anywhere in fluvial is in this tree. The tree::
     ├── StoreError                                       the run record cannot be opened or written
     │   ├── RunNotFoundError          (also LookupError) no run matches an id or id prefix
     │   ├── AmbiguousRunIdError       (also LookupError) an id prefix matches several runs
-    │   └── WireError                                    the pipe to the store's writer process broke
+    │   ├── WireError                                    the pipe to the store's writer process broke
+    │   └── ApiError                                     the server at FLUVIAL_API_URL cannot be
+    │                                                    reached or refused a request
+    ├── ApiAuthError                  (also PermissionError) that server refused the token
     └── RemoteTraceback                                  the ``__cause__`` carrying a traceback
                                                          formatted in another process
 
