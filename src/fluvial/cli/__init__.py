@@ -55,8 +55,9 @@ def _recover_crashed_runs() -> None:
     from fluvial import settings
     from fluvial.exceptions import StoreError
 
-    if not settings.get().store_enabled:
-        return
+    current = settings.get()
+    if not current.store_enabled or current.api_url is not None:
+        return  # off, or the record is a server's (FLUVIAL_API_URL): not this process's to fix
     from fluvial.store import recover
 
     try:

@@ -3,7 +3,9 @@
     fluvial worker start [--pool P] [--limit N] [--run-once] [--max-runs N] [--name NAME]
 
 Polls the run record, schedules (each poll runs one scheduler tick), claims due
-runs of its pool and runs each in its own process. Ctrl-C (or SIGTERM) once:
+runs of its pool and runs each in its own process. With ``FLUVIAL_API_URL`` (and
+``FLUVIAL_API_TOKEN``) set it does all that through that ``fluvial server`` instead
+(which then schedules), and opens no database. Ctrl-C (or SIGTERM) once:
 finish the running flows and stop; twice: hand them back and stop.
 """
 
@@ -37,7 +39,9 @@ def worker() -> None:
 def start(pool: str, limit: int | None, run_once: bool, max_runs: int | None, name: str | None,
           poll_interval: float, heartbeat_timeout: float) -> None:
     """Start a worker for work pool --pool."""
+    from fluvial.exceptions import ApiAuthError
     from fluvial.store import StoreError
+    from fluvial.store.remote import api_client
     from fluvial.workers import Worker
 
     handler = logging.StreamHandler()
@@ -50,8 +54,8 @@ def start(pool: str, limit: int | None, run_once: bool, max_runs: int | None, na
         Worker(pool, limit=limit, name=name, run_once=run_once, max_runs=max_runs,
                poll_interval=poll_interval,
                heartbeat_interval=min(5.0, heartbeat_timeout / 3),
-               heartbeat_timeout=heartbeat_timeout).start()
-    except StoreError as exc:
+               heartbeat_timeout=heartbeat_timeout, api=api_client()).start()
+    except (StoreError, ApiAuthError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         log.removeHandler(handler)

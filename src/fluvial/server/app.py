@@ -93,7 +93,7 @@ async def _redirect(send: Send, location: str) -> None:
 
 def create_app(guard: Guard) -> ASGIApp:
     """The server's application, guarded by ``guard``."""
-    from fluvial.server.api import deployments, hooks, platform, record, runs
+    from fluvial.server.api import deployments, hooks, platform, record, runs, work
     from fluvial.server.ui import pages, stream
 
     app = FastAPI(title="fluvial", version="1", docs_url=None, redoc_url=None,
@@ -104,6 +104,7 @@ def create_app(guard: Guard) -> ASGIApp:
     app.include_router(platform.router)
     app.include_router(hooks.router)
     app.include_router(record.router)
+    app.include_router(work.router)
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,4 +1,6 @@
-"""What the server runs besides answering requests: the scheduler tick and the automations evaluator.
+"""What the server runs besides answering requests: the scheduler tick, the automations
+evaluator, and the reaper (runs of workers whose heartbeat lapsed are marked ``Crashed``:
+workers that go through the API do not reap, the server does it for them).
 
 Both are the same code workers run, and both decide through unique keys in the record,
 so a server running them beside any number of workers never doubles a run or a firing.
@@ -18,8 +20,10 @@ logger = logging.getLogger("fluvial.server")
 class Background:
     """A daemon thread that ticks the scheduler and evaluates automations every ``interval``."""
 
-    def __init__(self, interval: float = 0.5, schedule: bool = True) -> None:
+    def __init__(self, interval: float = 0.5, schedule: bool = True,
+                 heartbeat_timeout: float = 30.0) -> None:
         self.interval = interval
+        self.heartbeat_timeout = heartbeat_timeout
         self.schedule = schedule
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fluvial-server-loop", daemon=True)
@@ -46,6 +50,12 @@ class Background:
                         run_scheduler_once(conn, now=time.time())
                     except Exception:  # noqa: BLE001 - keep serving; say what went wrong
                         logger.exception("scheduler tick failed")
+                try:
+                    from fluvial.workers._reaper import reap
+
+                    reap(conn, time.time(), self.heartbeat_timeout)
+                except Exception:  # noqa: BLE001
+                    logger.exception("reaping lapsed workers failed")
                 try:
                     evaluator.run_once()
                 except Exception:  # noqa: BLE001

@@ -8,7 +8,10 @@ the run, and calls the flow under the run's id, name and tags (the flow's own
 task runner runs inside). It dies with its worker (Linux: ``PR_SET_PDEATHSIG``),
 and SIGTERM stops the flow (the run ends ``Crashed`` here; the worker then
 records ``Cancelled`` when it was a cancellation). Exit status: 0 when the run
-completed, 1 when it did not, 143 after SIGTERM.
+completed, 1 when it did not, 143 after SIGTERM. With ``FLUVIAL_API_URL`` set (a worker
+through a server) it loads the run and writes what it says of it through the server's
+``/api/flow_runs/{id}/launch|launched|fail|settle_unrecorded`` endpoints, and the flow
+records through the server too: it never opens the database.
 """
 
 from __future__ import annotations
@@ -46,7 +49,17 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated(f"signal {signum}")
 
 
+def _api() -> Any:
+    from fluvial.store.remote import api_client
+
+    return api_client()
+
+
 def _fail(run_id: str, message: str) -> None:
+    api = _api()
+    if api is not None:
+        api.request("POST", f"/api/flow_runs/{run_id}/fail", json={"message": message})
+        return
     from fluvial.deployments._records import connection, set_state
     from fluvial.store.connection import transaction
 
@@ -55,16 +68,32 @@ def _fail(run_id: str, message: str) -> None:
 
 
 def _load(run_id: str) -> dict[str, Any] | None:
+    api = _api()
+    if api is not None:
+        from fluvial.exceptions import ApiError
+
+        try:
+            info: dict[str, Any] = api.request("GET", f"/api/flow_runs/{run_id}/launch")
+            return info
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
     from fluvial.deployments._records import connection
 
     with connection() as conn:
-        row = conn.execute(
-            """SELECT r.name, r.tags, r.job_parameters, r.scheduled_start_time, r.state_type,
-                      r.deployment_id, d.name, d.entrypoint, d.source, d.version, d.parameters
-               FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id
-               WHERE r.id = ?""",
-            (run_id,),
-        ).fetchone()
+        return load_launch(conn, run_id)
+
+
+def load_launch(conn: Any, run_id: str) -> dict[str, Any] | None:
+    """What a flow process needs of run ``run_id`` and its deployment; None if no such run."""
+    row = conn.execute(
+        """SELECT r.name, r.tags, r.job_parameters, r.scheduled_start_time, r.state_type,
+                  r.deployment_id, d.name, d.entrypoint, d.source, d.version, d.parameters
+           FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id
+           WHERE r.id = ?""",
+        (run_id,),
+    ).fetchone()
     if row is None:
         return None
     keys = ("name", "tags", "job_parameters", "scheduled", "state", "deployment_id",
@@ -96,15 +125,7 @@ def run(run_id: str) -> int:
         _fail(run_id, f"cannot load entrypoint {info['entrypoint']!r}: "
                       f"{type(exc).__name__}: {exc}")
         return 1
-    from fluvial.deployments._records import connection
-    from fluvial.store.connection import transaction
-
-    with connection() as conn, transaction(conn):
-        conn.execute(
-            "UPDATE flow_runs SET infrastructure_pid = ?, code_version = ?, hostname = ?, "
-            "pid = ? WHERE id = ?",
-            (os.getpid(), version, socket.gethostname(), os.getpid(), run_id),
-        )
+    _launched(run_id, version)
     raw = info["job_parameters"] or info["deployment_parameters"] or "{}"
     parameters = json.loads(raw)
     deployment = None
@@ -140,15 +161,50 @@ def run(run_id: str) -> int:
     return 0
 
 
-def _settle_unrecorded(run_id: str, state: Any) -> None:
-    """A run that ended before the engine recorded it (bad parameters): record its state."""
-    from fluvial.deployments._records import connection, set_state
+def _launched(run_id: str, version: str | None) -> None:
+    """Record the process's pid, host and the code version on the run."""
+    api = _api()
+    if api is not None:
+        api.request("POST", f"/api/flow_runs/{run_id}/launched", json={
+            "pid": os.getpid(), "hostname": socket.gethostname(), "code_version": version})
+        return
+    from fluvial.deployments._records import connection
     from fluvial.store.connection import transaction
 
     with connection() as conn, transaction(conn):
-        row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
-        if row is not None and row[0] == "PENDING":
-            set_state(conn, run_id, state.type.value, state.name, state.message)
+        mark_launched(conn, run_id, os.getpid(), socket.gethostname(), version)
+
+
+def mark_launched(conn: Any, run_id: str, pid: int, hostname: str,
+                  version: str | None) -> None:
+    """(In the caller's transaction.)"""
+    conn.execute(
+        "UPDATE flow_runs SET infrastructure_pid = ?, code_version = ?, hostname = ?, "
+        "pid = ? WHERE id = ?", (pid, version, hostname, pid, run_id))
+
+
+def _settle_unrecorded(run_id: str, state: Any) -> None:
+    """A run that ended before the engine recorded it (bad parameters): record its state."""
+    api = _api()
+    if api is not None:
+        api.request("POST", f"/api/flow_runs/{run_id}/settle_unrecorded", json={
+            "type": state.type.value, "name": state.name, "message": state.message})
+        return
+    from fluvial.deployments._records import connection
+    from fluvial.store.connection import transaction
+
+    with connection() as conn, transaction(conn):
+        settle_unrecorded(conn, run_id, state.type.value, state.name, state.message)
+
+
+def settle_unrecorded(conn: Any, run_id: str, type_: str, name: str,
+                      message: str | None) -> None:
+    """Give a run still ``PENDING`` its final state (in the caller's transaction)."""
+    from fluvial.deployments._records import set_state
+
+    row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (run_id,)).fetchone()
+    if row is not None and row[0] == "PENDING":
+        set_state(conn, run_id, type_, name, message)
 
 
 def _close_recorder() -> None:

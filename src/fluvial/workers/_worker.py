@@ -16,6 +16,12 @@ after ``cancel_grace`` seconds; the runs go back to ``Scheduled`` for another
 worker). A worker killed with SIGKILL takes its flow processes with it; other
 workers' reapers mark its runs ``Crashed`` once its heartbeat lapses.
 
+With ``api`` (a :class:`fluvial.store.remote.ApiClient`; ``fluvial worker start`` passes
+one when ``FLUVIAL_API_URL`` is set) the worker opens no database: it registers, beats,
+claims, learns of cancellations and settles its runs through the server's API (see
+:mod:`fluvial.workers._record`), and its flow processes record through it too;
+scheduling, automations and reaping are then the server's (its background loop).
+
 With ``max_runs`` it stops (as after a first signal) once it has started that many
 runs. ``clock`` (epoch seconds) decides what is due and when heartbeats lapse, so
 tests need not wait for the wall clock.
@@ -36,8 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fluvial.deployments._records import set_state
-from fluvial.workers import _claim, _reaper
+from fluvial.workers import _reaper
+from fluvial.workers._record import ApiRecord, DbRecord, WorkerIdentity
 
 __all__ = ["Worker"]
 
@@ -74,6 +80,7 @@ class Worker:
         max_runs: int | None = None,
         schedule: bool = True,
         clock: Callable[[], float] = time.time,
+        api: Any = None,
     ) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 1):
@@ -110,18 +117,26 @@ class Worker:
         self._signals = 0
         self._last_beat = float("-inf")
         self._conn: Any = None
+        self.api = api
+        self._record: Any = None
         self._spare: subprocess.Popen | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Run until stopped (signals, ``stop()``, or after one round with ``run_once``)."""
-        from fluvial.store.connection import open_database
+        if self.api is None:
+            from fluvial.store.connection import open_database
 
-        self._conn = open_database()
+            self._conn = open_database()
+            self._record = DbRecord(self._conn)
+        else:
+            self._record = ApiRecord(self.api)
         restore = self._install_signals()
+        registered = False
         try:
             self._register()
+            registered = True
             logger.info("Worker %s (%s) polling pool %r", self.name, self.id, self.pool)
             while True:
                 self._guarded_poll()
@@ -134,22 +149,26 @@ class Worker:
                 sleep_unless_stopping(self, self.poll_interval)
         finally:
             restore()
-            self._unregister()
+            if registered:
+                self._unregister()
             if self._evaluator is not None:
                 self._evaluator.close()
             self._drop_spare()
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
             self._conn = None
 
     def _guarded_poll(self) -> None:
         """One poll; a database error (locked too long, a lost PostgreSQL connection) is
         logged and the next poll tries again, on a new connection if this one broke: the
         flows already running go on."""
+        from fluvial.exceptions import ApiError
         from fluvial.store.connection import database_errors, open_database
 
+        errors: tuple[type[BaseException], ...] = (ApiError, *database_errors())
         try:
             self.poll()
-        except database_errors() as exc:
+        except errors as exc:
             logger.warning("Worker %s: poll failed (%s); trying again", self.name, exc)
             if getattr(self._conn, "broken", False):
                 try:
@@ -158,6 +177,7 @@ class Worker:
                     pass
                 try:
                     self._conn = open_database()
+                    self._record = DbRecord(self._conn)
                 except Exception as again:  # noqa: BLE001 - the next poll tries again
                     logger.warning("Worker %s: cannot reconnect (%s)", self.name, again)
             sleep_unless_stopping(self, min(5.0, self.poll_interval * 4))
@@ -187,38 +207,24 @@ class Worker:
 
         return restore
 
-    def _register(self) -> None:
-        from fluvial.store.connection import transaction
+    @property
+    def identity(self) -> WorkerIdentity:
+        return WorkerIdentity.here(self.id, self.name, self.pool)
 
+    def _register(self) -> None:
         now = self.clock()
-        with transaction(self._conn):
-            self._conn.execute(
-                "INSERT INTO workers (id, name, work_pool, hostname, pid, heartbeat, started) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.id, self.name, self.pool, socket.gethostname(), os.getpid(), now, now))
+        self._record.register(self.identity, now)
         self._last_beat = now
 
     def _unregister(self) -> None:
-        from fluvial.store.connection import transaction
-
         try:
-            with transaction(self._conn):
-                self._conn.execute("DELETE FROM workers WHERE id = ?", (self.id,))
+            self._record.unregister(self.id)
         except Exception:  # noqa: BLE001 - the reaper cleans up what remains
             logger.exception("Worker %s: could not unregister", self.name)
 
     def heartbeat(self, now: float | None = None) -> None:
-        from fluvial.store.connection import transaction
-
         now = self.clock() if now is None else now
-        with transaction(self._conn):
-            updated = self._conn.execute("UPDATE workers SET heartbeat = ? WHERE id = ?",
-                                         (now, self.id)).rowcount
-            if not updated:  # reaped while stalled: come back
-                self._conn.execute(
-                    "INSERT INTO workers (id, name, work_pool, hostname, pid, heartbeat, started)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (self.id, self.name, self.pool, socket.gethostname(), os.getpid(), now, now))
+        self._record.heartbeat(self.identity, now)
         self._last_beat = now
 
     # -- one poll ----------------------------------------------------------------------
@@ -228,10 +234,11 @@ class Worker:
         now = self.clock()
         if now - self._last_beat >= self.heartbeat_interval:
             self.heartbeat(now)
-        if self.schedule and not self._stopping:
-            self._tick(now)
-            self._evaluate()
-        _reaper.reap(self._conn, now, self.heartbeat_timeout, own_id=self.id)
+        if self._conn is not None:  # through the API, the server does these
+            if self.schedule and not self._stopping:
+                self._tick(now)
+                self._evaluate()
+            _reaper.reap(self._conn, now, self.heartbeat_timeout, own_id=self.id)
         self._signal_cancelled()
         self._collect()
         if self._hand_back:
@@ -266,13 +273,13 @@ class Worker:
             logger.exception("Worker %s: automations evaluation failed", self.name)
 
     def _claim(self, now: float) -> list[str]:
-        _claim.cancel_collisions(self._conn, now, self.pool, self.deployment_ids)
+        self._record.cancel_collisions(now, self.pool, self.deployment_ids)
         started = []
         while self.limit is None or len(self.children) < self.limit:
             if self.max_runs is not None and self.started >= self.max_runs:
                 self._stopping = True  # enough: finish these and stop
                 break
-            run_id = _claim.claim_next(self._conn, self.id, now, self.pool, self.deployment_ids)
+            run_id = self._record.claim(self.id, now, self.pool, self.deployment_ids)
             if run_id is None:
                 break
             self._spawn(run_id)
@@ -326,11 +333,7 @@ class Worker:
             if process is None:
                 process = self._popen(run_id)
         except OSError as exc:
-            from fluvial.store.connection import transaction
-
-            with transaction(self._conn):
-                set_state(self._conn, run_id, "CRASHED", "Crashed",
-                          f"worker {self.name} could not start a process: {exc}")
+            self._record.crash(run_id, f"worker {self.name} could not start a process: {exc}")
             return
         self.children[run_id] = _Child(run_id, process, time.monotonic())
         logger.info("Worker %s: started flow run %s (pid %d)", self.name, run_id, process.pid)
@@ -340,11 +343,8 @@ class Worker:
     def _signal_cancelled(self) -> None:
         if not self.children:
             return
-        rows = self._conn.execute(
-            "SELECT id FROM flow_runs WHERE worker_id = ? AND state_type = 'CANCELLING'",
-            (self.id,)).fetchall()
-        for (run_id,) in rows:
-            child = self.children.get(str(run_id))
+        for run_id in self._record.cancelling(self.id):
+            child = self.children.get(run_id)
             if child is not None:
                 child.cancelling = True
                 self._terminate(child)
@@ -376,35 +376,15 @@ class Worker:
             code = child.process.poll()
             if code is None:
                 continue
+            self._settle(child, code)  # first: if it fails, the next poll settles it
             del self.children[run_id]
-            self._settle(child, code)
             self.finished.append(run_id)
 
     def _settle(self, child: _Child, code: int) -> None:
         """Record what a process that exited left unsaid."""
-        from fluvial.store.connection import transaction
-
         run_id = child.run_id
-        row = self._conn.execute("SELECT state_type FROM flow_runs WHERE id = ?",
-                                 (run_id,)).fetchone()
-        state = row[0] if row else None
-        with transaction(self._conn):
-            if child.cancelling or state == "CANCELLING":
-                set_state(self._conn, run_id, "CANCELLED", "Cancelled",
-                          f"cancelled; its process exited with status {code}")
-            elif child.handing_back:
-                self._conn.execute(
-                    "UPDATE flow_runs SET worker_id = NULL, claimed_at = NULL, infrastructure_pid"
-                    " = NULL, pid = NULL, hostname = NULL, scheduled_start_time = ? WHERE id = ?",
-                    (self.clock(), run_id))
-                set_state(self._conn, run_id, "SCHEDULED", "Scheduled",
-                          f"handed back by worker {self.name} as it stopped")
-            elif state not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                set_state(self._conn, run_id, "CRASHED", "Crashed",
-                          f"its process exited with status {code} before the run ended")
-                _reaper.reschedule_if_retries_left(self._conn, run_id, self.clock())
-            elif state == "CRASHED":
-                _reaper.reschedule_if_retries_left(self._conn, run_id, self.clock())
+        self._record.settle(run_id, code, child.cancelling, child.handing_back, self.name,
+                            self.clock())
         logger.info("Worker %s: flow run %s ended (exit status %d)", self.name, run_id, code)
 
     def _drain(self) -> None:

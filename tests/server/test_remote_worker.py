@@ -1,0 +1,118 @@
+"""``fluvial worker start`` through a real server (``FLUVIAL_API_URL``): it claims a
+deployment's scheduled run, runs it in a flow process that records through the server,
+and neither the worker nor the flow process opens a database of its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from remote_helpers import ServerProcess, child_env
+
+FLOWS = '''
+from fluvial import flow, task, get_run_logger
+
+
+@task
+def square(x: int) -> int:
+    get_run_logger().info("square of %s", x)
+    return x * x
+
+
+@flow(log_prints=True)
+def numbers(n: int = 3) -> int:
+    print("summing", n)
+    return sum(square.map(range(n)).result())
+
+
+@flow
+def broken(n: int = 1) -> int:
+    raise ValueError("broken on purpose")
+'''
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "server-home")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _post(server: ServerProcess, path: str, body: dict) -> dict:
+    response = httpx.post(server.url + path, json=body, timeout=60,
+                          headers={"authorization": f"Bearer {server.token}"})
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def _worker(server: ServerProcess, home: Path, token: str, *args: str
+            ) -> subprocess.CompletedProcess:
+    env = child_env(FLUVIAL_HOME=str(home), FLUVIAL_API_URL=server.url,
+                    FLUVIAL_API_TOKEN=token, FLUVIAL_PROGRESS="off")
+    env.pop("FLUVIAL_DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "fluvial.cli", "worker", "start",
+                           "--pool", "default", *args], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_a_worker_through_the_api_runs_a_deployments_scheduled_run(
+        server: ServerProcess, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.py"
+    flows.write_text(textwrap.dedent(FLOWS))
+    dep = _post(server, "/api/deployments", {"entrypoint": f"{flows}:numbers",
+                                             "name": "remote", "parameters": {"n": 4}})
+    bad = _post(server, "/api/deployments", {"entrypoint": f"{flows}:broken", "name": "bad"})
+    run = _post(server, f"/api/deployments/{dep['id']}/run", {"parameters": {"n": 5}})
+    failing = _post(server, f"/api/deployments/{bad['id']}/run", {})
+    assert run["state_type"] == "SCHEDULED"
+    worker_home = tmp_path / "worker-home"
+    done = _worker(server, worker_home, server.token, "--run-once")
+    assert done.returncode == 0, done.stderr
+    assert server.token not in done.stdout + done.stderr
+    finished = server.get(f"/api/flow_runs/{run['id']}")
+    assert finished["state_type"] == "COMPLETED", finished
+    assert [s["type"] for s in finished["states"]] == ["SCHEDULED", "PENDING", "RUNNING",
+                                                       "COMPLETED"]
+    assert finished["pid"] and finished["hostname"]
+    tasks = server.get(f"/api/flow_runs/{run['id']}/task_runs")["items"]
+    assert len(tasks) == 5 and {t["state_type"] for t in tasks} == {"COMPLETED"}
+    messages = [e["message"] for e in server.get(f"/api/flow_runs/{run['id']}/logs")]
+    assert any(m.endswith("summing 5") for m in messages)
+    assert sum("square of" in m for m in messages) == 5
+    failed = server.get(f"/api/flow_runs/{failing['id']}")
+    assert failed["state_type"] == "FAILED"
+    assert "broken on purpose" in (failed["state_message"] or "")
+    assert server.get("/api/workers") == []  # it unregistered as it stopped
+    assert not (worker_home / "fluvial.db").exists()
+
+
+def test_a_worker_with_a_wrong_token_stops_with_a_clear_error(
+        server: ServerProcess, tmp_path: Path) -> None:
+    done = _worker(server, tmp_path / "worker-home", "wrong-token", "--run-once")
+    assert done.returncode != 0
+    assert "refused" in done.stderr and "FLUVIAL_API_TOKEN" in done.stderr
+    assert "Traceback" not in done.stderr and "wrong-token" not in done.stderr
+
+
+def test_the_worker_endpoints_check_their_input(server: ServerProcess) -> None:
+    headers = {"authorization": f"Bearer {server.token}"}
+    claim = httpx.post(server.url + "/api/workers/w1/claim", headers=headers,
+                       json={"now": 1.0, "pool": None, "deployment_ids": None})
+    assert claim.status_code == 422 and "pool" in claim.text
+    assert httpx.post(server.url + "/api/workers/w1/claim", headers=headers,
+                      json={"now": 1.0, "pool": "default"}).json() == {"run_id": None}
+    missing = httpx.get(server.url + "/api/flow_runs/nope/launch", headers=headers)
+    assert missing.status_code == 404
+    settle = httpx.post(server.url + "/api/flow_runs/nope/settle", headers=headers,
+                        json={"code": 1, "worker_name": "w", "now": 1.0})
+    assert settle.status_code == 404
+    assert httpx.post(server.url + "/api/workers/w1/claim",
+                      json={"now": 1.0, "pool": "default"}).status_code == 401
