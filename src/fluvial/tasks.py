@@ -253,12 +253,13 @@ class Task(Generic[P, R]):
 
     def render_run_name(self, task_run: TaskRun,
                         parameters: dict[str, Any] | None = None) -> str:
-        """The run's name: Prefect's default ``"{task name}-{8 hex digits of the run id}"``,
+        """The run's name: ``"{task name}-{last 8 hex digits of the run id}"`` (the random end
+        of a time-ordered id: see :func:`fluvial.runs.time_ordered_id`),
         or ``task_run_name`` (a ``str.format`` template of the parameters, attribute
         access included, or a callable) rendered with ``parameters`` (the run's own by
         default). A template over an upstream's result that is not known here (the
         driver of a process/Dask/Ray run) gives the default name."""
-        default = f"{self.name}-{task_run.id.hex[:8]}"
+        default = f"{self.name}-{task_run.id.hex[-8:]}"
         template = self.task_run_name
         if template is None:
             return default

@@ -203,7 +203,7 @@ class Recorder:
     ) -> None:
         """A settled task run in one event: its creation, when it started running (if
         known) and its final state — one append instead of three. With ``default_name``,
-        ``name`` is the task's and the writer names the run ``"{name}-{8 hex of id}"``."""
+        ``name`` is the task's and the writer names the run ``"{name}-{last 8 hex of id}"``."""
         q = self._queue
         q.append((TASK_RUN_DONE, id, flow_run_id, name, task_key, tags, start_ts, type,
                   state_name, message, ts, default_name))

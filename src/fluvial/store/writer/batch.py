@@ -49,7 +49,8 @@ HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
 # start_ts or None, state type, state name, message, end_ts[, default_name]) — a TASK_RUN, a
 # RUNNING state (when start_ts is known) and the final state, in one tuple on the hot
 # path. With default_name true, ``name`` is the task's name and the run's name is
-# Prefect's default ``"{name}-{first 8 hex digits of the id}"``, made here, off the hot path.
+# the default ``"{name}-{last 8 hex digits of the id}"`` (as Task.render_run_name makes it),
+# made here, off the hot path.
 TASK_RUN_DONE = 5
 # An emitted event: (EVENT, id, event name, occurred, resource, related, payload, follows);
 # resource a dict, related a list of dicts, payload a dict; received is the commit time.
@@ -137,27 +138,6 @@ def _state_columns(folded: list | None) -> rows.LatestState:
     return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
 
 
-def _expand(events: Iterable[tuple]) -> Iterable[tuple]:
-    """``TASK_RUN_DONE`` events as the TASK_RUN and STATE events they stand for."""
-    for event in events:
-        if event[0] != TASK_RUN_DONE:
-            yield event
-            continue
-        try:
-            _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, end, \
-                *default_name = event
-            if default_name and default_name[0]:
-                name = f"{name}-{getattr(run_id, 'hex', str(run_id).replace('-', ''))[:8]}"
-        except (ValueError, IndexError):
-            yield event  # malformed: the loop reports and skips it
-            continue
-        yield (TASK_RUN, run_id, flow_run_id, name, task_key, tags,
-               start if start is not None else end)
-        if start is not None:
-            yield (STATE, run_id, "RUNNING", "Running", None, start, None)
-        yield (STATE, run_id, type_, state, message, end, None)
-
-
 def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
     """Write ``events`` into the caller's open transaction; return how many were skipped.
 
@@ -171,11 +151,44 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     beats: dict[str, float] = {}
     latest: dict[str, list] = {}
     emitted: list[event_rows.EventInsert] = []
+    tag_text: dict[int, tuple[Any, str]] = {}  # a map's runs share one tags object
     skipped = 0
-    for event in _expand(events):
+    for event in events:
         try:
             kind = event[0]
-            if kind == STATE:
+            if kind == TASK_RUN_DONE:  # the common case: a task run, settled, in one event
+                _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, \
+                    end, *default_name = event
+                run = str(run_id)
+                if default_name and default_name[0]:
+                    name = f"{name}-{run[-8:]}"
+                if not tags:
+                    tags_json = "[]"
+                else:
+                    known = tag_text.get(id(tags))
+                    if known is None or known[0] is not tags:
+                        known = tag_text[id(tags)] = (tags, _tags(tags))
+                    tags_json = known[1]
+                type_ = type_ if type(type_) is str else str(getattr(type_, "value", type_))
+                state, message, end = _text(state), _text(message), float(end)
+                final = (run, type_, state, message, end, None)
+                if start is None:
+                    state_rows.append(final)
+                    _fold(latest, *final)
+                    created = end
+                else:
+                    created = start = float(start)
+                    running = (run, "RUNNING", "Running", None, start, None)
+                    state_rows.append(running)
+                    state_rows.append(final)
+                    if run in latest or end < start:
+                        _fold(latest, *running)
+                        _fold(latest, *final)
+                    else:  # what the two folds give
+                        latest[run] = [type_, state, message, end, start, None]
+                tasks[run] = (run, _id(flow_run_id), str(name), str(task_key), tags_json,
+                              created)
+            elif kind == STATE:
                 _, run_id, type_, name, message, ts, location = event
                 row = (
                     str(run_id),
