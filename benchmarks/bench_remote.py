@@ -31,6 +31,12 @@ Set-up is outside the timed region and shared where the backend allows it:
 Every side is repeated (best of 3, alternating which side goes first). Target:
 fluvial >= 0.8x raw throughput.
 
+For dask and ray, one more row (issue 15, target 1): a warm ``.map`` of 100 000 no-ops
+(10 000 with ``--quick``) vs the raw per-item map (``Client.map`` + ``gather``;
+``ray.remote`` per item + ``ray.get``) on the same workers, target >= 3x raw: fluvial
+sends the runs in batches sized from their measured duration, each run still its own
+run. One round each (the raw Dask side alone takes a minute or more at this size).
+
 For dask and ray, three more rows time a warm ``.map`` of N no-ops fetched the two ways
 users write — ``futures.result()`` and ``[f.result() for f in futures]`` (Prefect's docs)
 — next to the raw map, all three in the same rounds: both >= 0.8x raw, and the two
@@ -133,6 +139,21 @@ def _fetch_pattern_rows(group: str, options: Options, runner: TaskRunner,
     ]
 
 
+BATCH_TARGET = 3.0
+
+
+def _batched_map_row(group: str, options: Options, runner: TaskRunner,
+                     raw_map: Callable[[int], Any]) -> dict[str, Any]:
+    """A warm ``.map`` of 100 000 no-ops vs the raw per-item map, target >= 3x raw."""
+    n = options.sizes([100_000], [10_000])[0]
+    _fluvial_map(runner, min(n, 2_000))  # warm: the no-op is measured, batches sized
+    flush_store()
+    return compare_throughput(group, f"batched map {n} no-ops", n, lambda: raw_map(n),
+                              lambda: _fluvial_map(runner, n), repeat=1,
+                              min_ratio=BATCH_TARGET, settle=flush_store, workers=WORKERS,
+                              raw_means="per-item map on the same workers")
+
+
 def _pair_rows(group: str, options: Options, runner: TaskRunner,
                raw_map: Callable[[int], Any], raw_chain: Callable[[int], Any],
                **extra: Any) -> list[dict[str, Any]]:
@@ -225,7 +246,8 @@ def run_dask(options: Options | None = None) -> list[dict[str, Any]]:
             return future.result()
 
         return (_pair_rows("dask", options, runner, raw_map, raw_chain)
-                + _fetch_pattern_rows("dask", options, runner, raw_map))
+                + _fetch_pattern_rows("dask", options, runner, raw_map)
+                + [_batched_map_row("dask", options, runner, raw_map)])
 
 
 # -- ray --------------------------------------------------------------------------
@@ -256,7 +278,8 @@ def run_ray(options: Options | None = None) -> list[dict[str, Any]]:
 
         with RayTaskRunner() as runner:
             return (_pair_rows("ray", options, runner, raw_map, raw_chain)
-                    + _fetch_pattern_rows("ray", options, runner, raw_map))
+                    + _fetch_pattern_rows("ray", options, runner, raw_map)
+                    + [_batched_map_row("ray", options, runner, raw_map)])
     finally:
         ray.shutdown()
 

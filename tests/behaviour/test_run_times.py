@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from fluvial import flow, get_run_context, task
 from fluvial.store import get_recorder, queries
 
@@ -16,12 +14,7 @@ def naps(seconds: float) -> float:
     return seconds
 
 
-def test_a_completed_run_has_its_start_and_end_times_recorded(runner, request):
-    if type(runner).__name__ == "DaskTaskRunner":
-        # Not done yet (issue 10): the driver only learns that a Dask run finished; its
-        # state (with the times) stays on the worker. A Dask event subscription carried
-        # them, but left the cluster idle after worker deaths, so it was taken out.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Dask: start time lost"))
+def test_a_completed_run_has_its_start_and_end_times_recorded(runner):
     @flow(task_runner=runner)
     def napping():
         naps.map([0.2, 0.2]).result()

@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from fluvial.exceptions import RunnerError
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
 from fluvial.states import State, StateType
+from fluvial.worker.batch import run_batch
 from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
@@ -92,6 +95,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._client: Any = None
         self._own_cluster: Any = None
         self._shared: DaskTaskRunner | None = None
+        self._threads: tuple[float, int] = (0.0, 1)  # (when counted, worker threads)
 
     @property
     def client(self) -> Any:
@@ -184,10 +188,41 @@ class DaskTaskRunner(RemoteTaskRunner):
                                         *args, key=key, pure=False)
             self._watch(submission, future, dask_future)
 
+    def _slots(self) -> int:
+        when, threads = self._threads
+        now = time.monotonic()
+        if now - when > _SLOTS_REFRESH_SECONDS:  # the cluster may scale: count again
+            try:
+                threads = max(1, sum(self._client.nthreads().values()))
+            except Exception:  # noqa: BLE001 - keep the last count; the run goes on
+                pass
+            self._threads = (now, threads)
+        return threads
+
+    def _launch_batch(self, task: Any, pairs: Sequence[tuple[Submission, RemoteFuture]],
+                      options: Any, done: Any) -> None:
+        key = f"{task.name}-batch-{uuid.uuid4().hex}"
+        batch = self._client.submit(run_batch, task,
+                                    [s.task_run.detached() for s, _ in pairs],
+                                    key=key, pure=False)
+
+        def on_done(finished: Any) -> None:
+            try:  # the states (with their small results) come to the driver at once
+                value = finished.result()
+            except BaseException as exc:  # noqa: BLE001 - lost (KilledWorker), cancelled
+                done(None, exc)
+                return
+            finally:  # Dask forgets the batch: a later worker death does not redo it
+                finished.release()
+            done(value, None)
+
+        batch.add_done_callback(on_done)
+
     def _watch(self, submission: Submission, future: RemoteFuture, dask_future: Any) -> None:
         future.backend_ref = dask_future
 
         def on_done(done: Any) -> None:
+            self._backend_done(future)
             if done.status == "finished":  # the full state stays on the worker until asked for
                 future._report(State(StateType.COMPLETED, "Completed"), submission)
                 return
@@ -207,6 +242,9 @@ class DaskTaskRunner(RemoteTaskRunner):
         except Exception as exc:  # the results were lost from the cluster
             raise RunnerError(f"task results could not be fetched from the Dask cluster: "
                               f"{exc}") from exc
+
+
+_SLOTS_REFRESH_SECONDS = 2.0
 
 
 def _key(submission: Submission) -> str:

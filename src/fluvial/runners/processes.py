@@ -6,8 +6,9 @@ cloudpickle, so tasks defined in ``__main__`` or a notebook work; as with any
 multiprocessing code, a script must guard its entry point with
 ``if __name__ == "__main__":``.
 
-Ready runs are sent in batches sized from the measured duration of the task (a batch
-aims at ~20 ms of work, one run at a time for slow tasks), so no-op maps are not
+Ready runs are sent in batches sized from the measured duration of the task
+(``fluvial.runners.batching``: a batch aims at ~20 ms of work, one run at a time for
+slow tasks), so no-op maps are not
 dominated by one pickle and one pipe round trip per batch; each worker has at most two
 batches outstanding.
 
@@ -50,6 +51,7 @@ import cloudpickle
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
+from fluvial.runners.batching import BatchSizer
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
 from fluvial.worker.entry import crash_state, run_in_worker
@@ -150,7 +152,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._workers: list[_Worker] = []
         self._ctx: Any = None
         self._start_deaths = 0
-        self._durations: dict[str, float] = {}
+        self._sizer = BatchSizer(_TARGET_BATCH_SECONDS, _MAX_BATCH)
         self._blobs = _TaskBlobs()
         self._check_pickle = PickleCheck()
 
@@ -201,12 +203,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._pump()
 
     def _batch_size(self, name: str) -> int:
-        spread = -(-len(self._ready) // self.max_workers)  # ceil: keep every worker busy
-        avg = self._durations.get(name)
-        if avg is None:
-            return 1
-        by_time = int(_TARGET_BATCH_SECONDS / avg) if avg > 0 else _MAX_BATCH
-        return max(1, min(_MAX_BATCH, by_time, spread))
+        return self._sizer.size(name, len(self._ready), self.max_workers)
 
     def _free_worker(self) -> _Worker | None:
         """The least busy worker with room for a batch, starting one if needed (lock held)."""
@@ -294,11 +291,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                         batch_done = True
                 if item is None:
                     continue
-                if seconds >= 0:
-                    name = item[0].task_run.task.name
-                    prev = self._durations.get(name)
-                    self._durations[name] = (seconds if prev is None
-                                             else 0.8 * prev + 0.2 * seconds)
+                self._sizer.observe(item[0].task_run.task.name, seconds)
                 settled.append((item[0], item[1], state))
         for sub, future, state in settled:
             future._report(state, sub)

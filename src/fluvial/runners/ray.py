@@ -25,7 +25,8 @@ import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner
 from fluvial.runs import TaskRun
 from fluvial.states import State, StateType
+from fluvial.worker.batch import run_batch
 from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
@@ -91,7 +93,8 @@ class RayTaskRunner(RemoteTaskRunner):
         self.init_kwargs = dict(init_kwargs or {})
         self._owns_session = False
         self._watcher: _StatusWatcher | None = None
-        self._remotes: dict[tuple, tuple[Any, Any]] = {}  # (id(task), options) -> (task, fn)
+        self._remotes: dict[tuple, tuple[Any, Any]] = {}  # (id(task), options, batch) -> (task, fn)
+        self._cpus: tuple[float, int] = (0.0, 1)  # (when counted, CPUs of the cluster)
 
     def duplicate(self) -> RayTaskRunner:
         return RayTaskRunner(self.address, self.init_kwargs)
@@ -143,12 +146,34 @@ class RayTaskRunner(RemoteTaskRunner):
             future.backend_ref = state_ref
             self._watch(submission, future, status_ref)
 
-    def _remote_for(self, task: Any, options: Mapping[str, Any]) -> Any:
-        """The Ray remote function of ``task`` with ``options``, made once per runner.
+    def _slots(self) -> int:
+        when, cpus = self._cpus
+        now = time.monotonic()
+        if now - when > _SLOTS_REFRESH_SECONDS:  # the cluster may scale: count again
+            try:
+                cpus = max(1, int(_ray().cluster_resources().get("CPU", 1)))
+            except Exception:  # noqa: BLE001 - keep the last count; the run goes on
+                pass
+            self._cpus = (now, cpus)
+        return cpus
+
+    def _check_options(self, task: Any, options: Any) -> None:
+        self._remote_for(task, options)  # Ray checks them as it makes the remote function
+        self._remote_for(task, options, batch=True)
+
+    def _launch_batch(self, task: Any, pairs: Sequence[tuple[Submission, RemoteFuture]],
+                      options: Any, done: Callable[[Any, BaseException | None], None]) -> None:
+        remote = self._remote_for(task, options, batch=True)
+        ref = remote.remote([s.task_run.detached() for s, _ in pairs])
+        self._watcher_started().add(ref, done)
+
+    def _remote_for(self, task: Any, options: Mapping[str, Any], batch: bool = False) -> Any:
+        """The Ray remote function of ``task`` with ``options`` (the one that runs a
+        batch of its runs with ``batch``), made once per runner.
 
         Ray exports a remote function to the cluster once and its workers cache it, so
         the task (function, hooks, options) crosses the wire once, not once per run."""
-        key = (id(task), tuple(sorted(options.items())))
+        key = (id(task), tuple(sorted(options.items())), batch)
         entry = self._remotes.get(key)
         if entry is None:
             # user code the workers cannot import travels by value (a script's folder,
@@ -160,9 +185,10 @@ class RayTaskRunner(RemoteTaskRunner):
             at_decoration = {k: v for k, v in options.items() if k in _REMOTE_ONLY}
             per_call = {k: v for k, v in options.items() if k not in _REMOTE_ONLY}
             try:
-                remote = _ray().remote(**at_decoration)(_entry_for(task)) if at_decoration \
-                    else _ray().remote(_entry_for(task))
-                remote = remote.options(name=task.name, num_returns=2,
+                entry_fn = _batch_entry_for(task) if batch else _entry_for(task)
+                remote = _ray().remote(**at_decoration)(entry_fn) if at_decoration \
+                    else _ray().remote(entry_fn)
+                remote = remote.options(name=task.name, num_returns=1 if batch else 2,
                                         max_retries=0, retry_exceptions=False,
                                         **per_call)
             except (ValueError, TypeError) as exc:
@@ -171,11 +197,24 @@ class RayTaskRunner(RemoteTaskRunner):
             entry = self._remotes[key] = (task, remote)
         return entry[1]
 
-    def _watch(self, submission: Submission, future: RemoteFuture, status_ref: Any) -> None:
+    def _watcher_started(self) -> _StatusWatcher:
         watcher = self._watcher
         if watcher is None:
-            watcher = self._watcher = _StatusWatcher(self._on_backend_error)
-        watcher.add(status_ref, submission, future)
+            watcher = self._watcher = _StatusWatcher()
+        return watcher
+
+    def _watch(self, submission: Submission, future: RemoteFuture, status_ref: Any) -> None:
+        def on_status(status: Any, exc: BaseException | None) -> None:
+            if exc is not None:  # the worker died, or an upstream's did
+                self._backend_done(future)
+                self._on_backend_error(future, submission, exc)
+                return
+            state = _from_status(status)
+            self._backend_done(future, None if state.start_ts is None
+                               else max(0.0, state.ts - state.start_ts))
+            future._report(state, submission)
+
+        self._watcher_started().add(status_ref, on_status)
 
     def _gather_states(self, futures: list[RemoteFuture]) -> list[State]:
         try:
@@ -192,21 +231,21 @@ class RayTaskRunner(RemoteTaskRunner):
 
 
 class _StatusWatcher:
-    """One thread per runner that waits for many status refs at once (``ray.wait``) and
-    settles their futures in batches — cheaper than a callback per ref."""
+    """One thread per runner that waits for many refs at once (``ray.wait``), fetches
+    the ready ones with one ``ray.get`` and hands each value to its handler — cheaper
+    than a callback per ref."""
 
-    def __init__(self, on_error: Any) -> None:
-        self._on_error = on_error
-        self._pending: dict[Any, tuple[Submission, RemoteFuture]] = {}
+    def __init__(self) -> None:
+        self._pending: dict[Any, Callable[[Any, BaseException | None], None]] = {}
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="fluvial-ray-status",
                                         daemon=True)
         self._thread.start()
 
-    def add(self, ref: Any, submission: Submission, future: RemoteFuture) -> None:
+    def add(self, ref: Any, handler: Callable[[Any, BaseException | None], None]) -> None:
         with self._cond:
-            self._pending[ref] = (submission, future)
+            self._pending[ref] = handler
             self._cond.notify()
 
     def close(self) -> None:
@@ -229,27 +268,36 @@ class _StatusWatcher:
             if not ready:
                 continue
             with self._cond:
-                settled = [self._pending.pop(ref) for ref in ready]
+                handlers = [self._pending.pop(ref) for ref in ready]
             try:
-                statuses = ray.get(ready)
-            except BaseException:  # some failed: settle one by one
-                statuses = None
-            for i, (submission, future) in enumerate(settled):
-                if statuses is not None:
-                    future._report(_from_status(statuses[i]), submission)
+                values = ray.get(ready)
+            except BaseException:  # some failed: fetch one by one
+                values = None
+            for i, handler in enumerate(handlers):
+                if values is not None:
+                    _call(handler, values[i], None)
                     continue
                 try:
-                    status = ray.get(ready[i])
-                except BaseException as exc:  # the worker died, or an upstream's did
-                    self._on_error(future, submission, exc)
+                    value = ray.get(ready[i])
+                except BaseException as exc:  # noqa: BLE001 - the handler reports it
+                    _call(handler, None, exc)
                     continue
-                future._report(_from_status(status), submission)
+                _call(handler, value, None)
+
+
+def _call(handler: Callable[[Any, BaseException | None], None], value: Any,
+          exc: BaseException | None) -> None:
+    try:
+        handler(value, exc)
+    except Exception:  # one broken handler must not stop the watcher
+        logger.exception("settling a Ray task failed")
 
 
 # options Ray takes only in @ray.remote(...), not in .options(...)
 _REMOTE_ONLY = frozenset({"max_calls"})
 _WATCH_INTERVAL = 0.01  # seconds: how long one ray.wait may gather completions
 _WATCH_WINDOW = 512  # pending runs one ray.wait looks at (the oldest ones)
+_SLOTS_REFRESH_SECONDS = 2.0
 
 class _StateBox:
     """Travels instead of a plain result when a run did not complete (or comes from
@@ -288,3 +336,14 @@ def _entry_for(task: Any) -> Any:
 
     run.__name__ = run.__qualname__ = task.name
     return run
+
+
+def _batch_entry_for(task: Any) -> Any:
+    """The function Ray runs for a batch of independent runs of ``task``: their final
+    states (with results) and the seconds the batch took."""
+
+    def run_many(detached_runs: list[tuple]) -> tuple[list[State], float]:
+        return run_batch(task, detached_runs)
+
+    run_many.__name__ = run_many.__qualname__ = f"{task.name}-batch"
+    return run_many

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from fluvial.exceptions import TaskRunFailure
 from fluvial.futures import Future
 from fluvial.futures._base import dispatch_failed, guarded, when_settled
+from fluvial.runners._batches import MAX_BATCH, TARGET_BATCH_SECONDS, RemoteBatcher
 from fluvial.runners.base import TaskRunner
+from fluvial.runners.batching import BatchSizer
 from fluvial.states import State, StateType
 from fluvial.worker.entry import crash_state
 from fluvial.worker.pickling import PickleCheck, picklable_state
@@ -190,6 +192,18 @@ class RemoteTaskRunner(TaskRunner):
         super().__init__()
         self._check_pickle = PickleCheck()
         self._relaunches = itertools.count(1)
+        self._sizer = BatchSizer(TARGET_BATCH_SECONDS, MAX_BATCH)
+        self._batcher: RemoteBatcher | None = None
+
+    def start(self) -> None:
+        self._batcher = RemoteBatcher(self, self._sizer)
+        super().start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None and self._started:
+            batcher.close()
+        super().shutdown(wait)
 
     # -- what a backend provides ------------------------------------------------------
     @abc.abstractmethod
@@ -204,9 +218,31 @@ class RemoteTaskRunner(TaskRunner):
     def _gather_states(self, futures: list[RemoteFuture]) -> list[State]:
         """Fetch the full states of completed futures (their results) in one request."""
 
+    @abc.abstractmethod
+    def _launch_batch(self, task: Any, pairs: Sequence[tuple[Submission, RemoteFuture]],
+                      options: Any, done: Callable[[Any, BaseException | None], None]) -> None:
+        """Run ``pairs`` (independent runs of ``task``) as one backend task
+        (``fluvial.worker.batch.run_batch``); call ``done((states, seconds), None)``
+        when it ends, or ``done(None, error)`` when the backend lost it."""
+
+    @abc.abstractmethod
+    def _slots(self) -> int:
+        """How many runs the cluster runs at once (its worker threads / CPUs)."""
+
     def _submit_options(self) -> Any:
         """Backend options captured in the submitting thread (e.g. Ray resources)."""
         return None
+
+    def _check_options(self, task: Any, options: Any) -> None:
+        """Raise if the backend refuses ``options`` for ``task`` (before any is sent)."""
+
+    def _backend_done(self, future: RemoteFuture, seconds: float | None = None) -> None:
+        """Called by the backend's completion handler of a per-run task, before the run
+        is reported: frees its place among the runs in flight (``seconds``: how long it
+        ran on its worker, when the backend says)."""
+        batcher = self._batcher
+        if batcher is not None:
+            batcher.backend_done(future, seconds)
 
     # -- shared ---------------------------------------------------------------------
     def submit(self, submission: Submission) -> Future:
@@ -217,16 +253,27 @@ class RemoteTaskRunner(TaskRunner):
         for submission in submissions:  # all or nothing: check them all first
             self._check_pickle(submission)
         options = self._submit_options()
+        for task in {id(s.task_run.task): s.task_run.task for s in submissions}.values():
+            self._check_options(task, options)
         futures: list[Future] = []
         now: list[tuple[Submission, RemoteFuture]] = []
+        queued: list[tuple[Submission, RemoteFuture, Any]] = []
         for submission in submissions:
             future = RemoteFuture(submission, self._gather_states)
             futures.append(future)
-            if not submission.task_run.allowed_failures and all(
+            if not submission.upstreams:  # independent: batched with its siblings
+                queued.append((submission, future, options))
+            elif not submission.task_run.allowed_failures and all(
                     self._launched_here(u) for u in submission.upstreams):
                 now.append((submission, future))
             else:
                 self._launch_later(submission, future, options)
+        if len(queued) == 1 and self._sizer.measured(
+                queued[0][0].task_run.task.name) is None:
+            now.append(queued.pop()[:2])  # a lone run of a task not measured: per run
+        if queued:
+            assert self._batcher is not None
+            self._batcher.add(queued)
         if now:
             try:
                 self._go(now, options)
@@ -277,3 +324,4 @@ class RemoteTaskRunner(TaskRunner):
     def _unique_key(self, key: str, taken: Callable[[str], bool]) -> str:
         """``key``, or a fresh variant when the backend still holds it (a resubmission)."""
         return key if not taken(key) else f"{key}-{next(self._relaunches)}"
+
