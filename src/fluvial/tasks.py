@@ -34,6 +34,7 @@ from fluvial.exceptions import MappingLengthMismatch, MappingTypeError, Reserved
 from fluvial.futures import Future, FutureList
 from fluvial.orchestration.recording import record_task_run
 from fluvial.orchestration.submission import (
+    allocation_burst,
     current_runner,
     dispatch,
     effective_tags,
@@ -382,13 +383,15 @@ class Task(Generic[P, R]):
         runner, tracker, flow_run_id = current_runner()
         tags = effective_tags(self)
         subs = []
-        for i in range(n):
-            call_args = tuple(v if static else v[i] for v, static in positional)
-            call_kwargs = {k: (v if static else v[i]) for k, (v, static) in keyword.items()}
-            if i == 0:
-                self._check_arguments(call_args, call_kwargs)
-            subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits))
-        futures = FutureList(dispatch(runner, tracker, subs))
+        with allocation_burst(n):
+            for i in range(n):
+                call_args = tuple(v if static else v[i] for v, static in positional)
+                call_kwargs = {k: (v if static else v[i]) for k, (v, static) in keyword.items()}
+                if i == 0:
+                    self._check_arguments(call_args, call_kwargs)
+                subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id),
+                                    waits))
+            futures = FutureList(dispatch(runner, tracker, subs))
         if _transaction.get() is not None:
             note_submitted(futures)
         if return_state:

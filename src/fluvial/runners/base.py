@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
-from fluvial.futures._base import guarded, when_settled
+from fluvial.futures._base import dispatch_failed, guarded, when_settled
 
 if TYPE_CHECKING:
     from fluvial.runs import Submission
@@ -123,18 +123,33 @@ class LocalTaskRunner(TaskRunner):
     """A runner whose driver keeps dependency counts: a run is dispatched only once its
     upstream futures are all done (threads, processes). Subclasses implement
     ``_dispatch(submission, future, captured)``, called when the run is ready with what
-    ``_capture()`` returned in the submitting thread."""
+    ``_capture()`` returned in the submitting thread, and may override
+    ``_dispatch_many`` to take a batch of runs that are ready at once in one step."""
 
     def submit(self, submission: Submission) -> Future:
+        return self.submit_many((submission,))[0]
+
+    def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
         self._check_started()
-        future = Future.of(submission)
         captured = self._capture()
-        ready = guarded(future, lambda: self._dispatch(submission, future, captured))
-        if submission.upstreams:
-            when_settled(submission.upstreams, ready)
-        else:
-            ready()
-        return future
+        futures: list[Future] = []
+        ready: list[tuple[Submission, Future]] = []
+        dispatch = self._dispatch
+        for submission in submissions:
+            future = Future.of(submission)
+            futures.append(future)
+            if submission.upstreams:
+                when_settled(submission.upstreams, guarded(
+                    future, lambda s=submission, f=future: dispatch(s, f, captured)))
+            else:
+                ready.append((submission, future))
+        if ready:
+            try:
+                self._dispatch_many(ready, captured)
+            except Exception as exc:  # noqa: BLE001 - each run ends Crashed, as one would
+                for _, future in ready:
+                    dispatch_failed(future, exc)
+        return futures
 
     def _capture(self) -> Any:
         """What the submitting thread hands to the run (nothing, by default)."""
@@ -142,3 +157,8 @@ class LocalTaskRunner(TaskRunner):
 
     @abc.abstractmethod
     def _dispatch(self, submission: Submission, future: Future, captured: Any) -> None: ...
+
+    def _dispatch_many(self, ready: list[tuple[Submission, Future]], captured: Any) -> None:
+        """Dispatch runs that are all ready now (one ``_dispatch`` each, by default)."""
+        for submission, future in ready:
+            guarded(future, lambda s=submission, f=future: self._dispatch(s, f, captured))()

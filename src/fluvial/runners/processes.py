@@ -188,18 +188,19 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
             w.proc.join()
 
     # -- dispatch -------------------------------------------------------------
-    def submit(self, submission: Submission) -> Future:
-        self._check_pickle(submission)  # an unpicklable argument fails here, by name
-        return super().submit(submission)
-
     def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
-        for submission in submissions:  # all or nothing: check them all first
-            self._check_pickle(submission)
-        return [LocalTaskRunner.submit(self, s) for s in submissions]
+        for submission in submissions:  # all or nothing: an unpicklable argument fails
+            self._check_pickle(submission)  # here, by name, before any run is dispatched
+        return super().submit_many(submissions)
 
     def _dispatch(self, submission: Submission, future: Future, captured: Any) -> None:
         with self._lock:
             self._ready.append((submission, future))
+        self._pump()
+
+    def _dispatch_many(self, ready: list[tuple[Submission, Future]], captured: Any) -> None:
+        with self._lock:
+            self._ready.extend(ready)
         self._pump()
 
     def _batch_size(self, name: str) -> int:

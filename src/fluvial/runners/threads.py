@@ -68,26 +68,38 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
 
     def _dispatch(self, submission: Submission, future: Future,
                   captured: FlowRunContext | None) -> None:
+        self._ready.append((submission, future, captured))  # before the lock: see _drain
+        if len(self._ready) == 1 and getattr(worker_thread, "runner", None) is self:
+            # dispatched by one of our own drain loops (a run settled, releasing a slot or
+            # an upstream) and the only run waiting: that loop takes it next, no wake-up
+            return
+        self._wake(1)
+
+    def _dispatch_many(self, ready: list[tuple[Submission, Future]],
+                       captured: FlowRunContext | None) -> None:
+        self._ready.extend([(submission, future, captured) for submission, future in ready])
+        self._wake(len(ready))
+
+    def _wake(self, n: int) -> None:
+        """Start drain loops for ``n`` newly ready runs, up to ``max_workers`` in all."""
         with self._lock:
-            self._ready.append((submission, future, captured))
-            if self._active >= self.max_workers:
+            loops = min(n, self.max_workers - self._active)
+            if loops <= 0:
                 return
-            if len(self._ready) == 1 and getattr(worker_thread, "runner", None) is self:
-                # dispatched by one of our own drain loops (a run settled, releasing a
-                # slot or an upstream): that loop takes this run next, no wake-up needed
-                return
-            self._active += 1
+            self._active += loops
         executor = self._executor
-        try:
-            if executor is None:
-                raise RuntimeError("shut down")
-            executor.submit(self._drain_loop)
-        except RuntimeError:
-            # The pool was shut down between our bookkeeping and the submit (the flow
-            # ended while this callback ran): run what is ready here rather than lose it.
-            with self._lock:
-                self._active -= 1
-            self._drain()
+        for started in range(loops):
+            try:
+                if executor is None:
+                    raise RuntimeError("shut down")
+                executor.submit(self._drain_loop)
+            except RuntimeError:
+                # The pool was shut down between our bookkeeping and the submit (the flow
+                # ended while this callback ran): run what is ready here, not lose it.
+                with self._lock:
+                    self._active -= loops - started
+                self._drain()
+                return
 
     def _drain_loop(self) -> None:
         worker_thread.help_until_done = self._help_until_done
@@ -102,29 +114,39 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
         """Called when a task in this pool waits on a future: run ready work in this
         thread meanwhile, so the pool cannot deadlock on its own nested submissions."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        ready, lock = self._ready, self._lock
+        ready = self._ready
         while future._state is None:
-            with lock:
-                item = ready.popleft() if ready else None
-            if item is not None:
+            try:
+                item = ready.popleft()
+            except IndexError:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                # nothing to run yet: sleep on the future, but look for new work now and then
+                future._block(_HELP_POLL if remaining is None else min(_HELP_POLL, remaining))
+            else:
                 execute(*item)
-                continue
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return
-            # nothing to run yet: sleep on the future, but look for new work now and then
-            future._block(_HELP_POLL if remaining is None else min(_HELP_POLL, remaining))
 
     def _drain(self, counted: bool = False) -> None:
+        """Run ready runs until there are none.
+
+        Runs are appended to the deque before the dispatcher takes the lock to count
+        loops, and a loop leaves only after seeing the deque empty under that lock: so a
+        run is never left with no loop to take it, while the pops themselves (atomic on a
+        deque) need no lock.
+        """
         ready, lock = self._ready, self._lock
         while True:
-            with lock:
-                if not ready:
+            try:
+                item = ready.popleft()
+            except IndexError:
+                with lock:
+                    if ready:
+                        continue
                     if counted:
                         self._active -= 1
                     return
-                submission, future, flow_ctx = ready.popleft()
-            execute(submission, future, flow_ctx)
+            execute(*item)
 
 
 def execute(submission: Submission, future: Future, flow_ctx: FlowRunContext | None) -> None:
