@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import importlib
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import MissingDependencyError, RunnerError
@@ -139,8 +140,8 @@ class LocalTaskRunner(TaskRunner):
             future = Future.of(submission)
             futures.append(future)
             if submission.upstreams:
-                when_settled(submission.upstreams, guarded(
-                    future, lambda s=submission, f=future: dispatch(s, f, captured)))
+                when_settled(submission.upstreams,
+                             guarded(future, partial(dispatch, submission, future, captured)))
             else:
                 ready.append((submission, future))
         if ready:
@@ -161,4 +162,4 @@ class LocalTaskRunner(TaskRunner):
     def _dispatch_many(self, ready: list[tuple[Submission, Future]], captured: Any) -> None:
         """Dispatch runs that are all ready now (one ``_dispatch`` each, by default)."""
         for submission, future in ready:
-            guarded(future, lambda s=submission, f=future: self._dispatch(s, f, captured))()
+            guarded(future, partial(self._dispatch, submission, future, captured))()
