@@ -126,6 +126,26 @@ def test_invalid_parameter_with_return_state_gives_a_failed_state():
     assert ran == []
 
 
+def test_a_run_refused_for_its_parameters_is_recorded_failed():
+    from fluvial.store import queries
+
+    @flow
+    def typed_recorded(n: int, when: object = None):
+        return n
+
+    state = typed_recorded("abc", when=object(), return_state=True)
+    with pytest.raises(ParameterTypeError):
+        typed_recorded("xyz")
+    runs = queries.list_flow_runs(flow_name="typed-recorded")
+    assert len(runs) == 2  # both calls, neither ran, both in the record
+    assert all(r.state_type == "FAILED" for r in runs)
+    assert {r.id for r in runs} >= {state.run_id}
+    refused = queries.get_flow_run(state.run_id)
+    assert "Validation of flow parameters failed" in (refused.state_message or "")
+    assert refused.parameters["n"] == "'abc'"  # what was given (the record keeps reprs)
+    assert refused.parameters["when"].startswith("<object object")
+
+
 def test_validate_parameters_false_passes_values_through():
     @flow(validate_parameters=False)
     def untyped(n: int):

@@ -79,33 +79,18 @@ def run_flow(flow: FlowSpec, args: tuple, kwargs: dict, return_state: bool = Fal
         try:
             parameters = flow.validator.validate(parameters)
         except ParameterTypeError as exc:
+            refused = st.Failed(exc, f"Validation of flow parameters failed with error: {exc}")
+            _record_refused(flow, parameters, refused)
             if not return_state:
                 raise
             logger.error("Flow %r: validation of flow parameters failed: %s", flow.name, exc)
-            return _handed_back(flow, st.Failed(
-                exc, f"Validation of flow parameters failed with error: {exc}"))
+            return _handed_back(flow, refused)
     configure_console()
-    parent_task = _task_run.get()
-    parent_flow = _flow_run.get()
-    lineage = parent_flow.flow_run.lineage_id if parent_flow else current_lineage()
-    parent_id = parent_flow.flow_run.id if parent_flow else (
-        parent_task.task_run.flow_run_id if parent_task else None)
-    planned = _planned_flow_run.get() if parent_flow is None else None
-    if planned is not None:  # a deployment's run, already in the record
-        flow_run = FlowRun(flow, planned.name, parameters, planned.tags, None, planned.id,
-                           scheduled_start_time=planned.scheduled_start)
-        flow_run.id = flow_run.root_flow_run_id = planned.id
-    else:
-        flow_run = FlowRun(flow, flow.render_run_name(parameters) or generate_run_name(),
-                           parameters, frozenset(),
-                           parent_task.task_run.id if parent_task else None, lineage,
-                           parent_flow_run_id=parent_id,
-                           root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
-                           else parent_id)
+    flow_run = _new_flow_run(flow, parameters)
     runner, owned = _runner_for(flow)
     recorder = open_recorder()
     record_flow_start(recorder, flow_run, st.Running())
-    if recorder is not None and parent_flow is None:
+    if recorder is not None and _flow_run.get() is None:
         save_run_inputs(flow, flow_run)
     logger.info("Beginning flow run %r for flow %r", flow_run.name, flow.name)
     try:
@@ -134,6 +119,43 @@ def run_flow(flow: FlowSpec, args: tuple, kwargs: dict, return_state: bool = Fal
     if returned is not _RAISED and not isinstance(returned, State):
         return returned  # futures in it are final states now, as Prefect hands them back
     return State.result(state)
+
+
+def _new_flow_run(flow: FlowSpec, parameters: dict[str, Any], *,
+                  name: str | None = None) -> FlowRun:
+    """The ``FlowRun`` of a call of ``flow``: a subflow of the current flow run, the
+    planned run of a deployment, or a new top-level run."""
+    parent_task = _task_run.get()
+    parent_flow = _flow_run.get()
+    lineage = parent_flow.flow_run.lineage_id if parent_flow else current_lineage()
+    parent_id = parent_flow.flow_run.id if parent_flow else (
+        parent_task.task_run.flow_run_id if parent_task else None)
+    planned = _planned_flow_run.get() if parent_flow is None else None
+    if planned is not None:  # a deployment's run, already in the record
+        flow_run = FlowRun(flow, planned.name, parameters, planned.tags, None, planned.id,
+                           scheduled_start_time=planned.scheduled_start)
+        flow_run.id = flow_run.root_flow_run_id = planned.id
+        return flow_run
+    return FlowRun(flow, name or flow.render_run_name(parameters) or generate_run_name(),
+                   parameters, frozenset(), parent_task.task_run.id if parent_task else None,
+                   lineage, parent_flow_run_id=parent_id,
+                   root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
+                   else parent_id)
+
+
+def _record_refused(flow: FlowSpec, parameters: dict[str, Any], state: State) -> None:
+    """A call whose parameters failed validation still leaves its flow run in the
+    record, ``Failed`` with the validation error, as Prefect shows it; nothing ran."""
+    recorder = open_recorder()
+    if recorder is None:
+        return
+    # the run name template may need valid parameters: the refused run gets a generated one
+    flow_run = _new_flow_run(flow, parameters, name=generate_run_name())
+    state.run_id = flow_run.id
+    flow_run.state = state
+    record_flow_start(recorder, flow_run, st.Pending())
+    state.ts = max(state.ts, time.time())  # entered after the Pending just recorded
+    record_flow_state(recorder, flow_run, state, final=True)
 
 
 def _handed_back(flow: FlowSpec, state: State) -> State:
