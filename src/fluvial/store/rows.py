@@ -24,6 +24,7 @@ __all__ = [
     "stale",
     "insert_flow_runs",
     "insert_logs",
+    "insert_settled_states",
     "insert_states",
     "insert_task_runs",
     "refresh_flow_runs",
@@ -74,6 +75,12 @@ _INSERT_STATE = """
 INSERT INTO state_history (run_id, type, name, message, ts, result_location)
 VALUES (?, ?, ?, ?, ?, ?)
 """
+
+# A settled run's two states, with their constant columns in the SQL: fewer to bind
+_INSERT_RUNNING = """
+INSERT INTO state_history (run_id, type, name, ts) VALUES (?, 'RUNNING', 'Running', ?)
+"""
+_INSERT_FINAL = "INSERT INTO state_history (run_id, type, name, message, ts) VALUES (?, ?, ?, ?, ?)"
 
 _INSERT_LOG = "INSERT INTO logs (run_id, level, message, ts) VALUES (?, ?, ?, ?)"
 
@@ -143,6 +150,16 @@ def insert_task_runs(conn: Any, rows: Sequence[TaskRunRow]) -> None:
 def insert_states(conn: Any, rows: Sequence[StateRow]) -> None:
     if rows:
         conn.executemany(_INSERT_STATE, rows)
+
+
+def insert_settled_states(conn: Any, running: Sequence[tuple[str, float]],
+                          finals: Sequence[tuple[str, str, str | None, str | None, float]]) -> None:
+    """The states of runs settled in one event: ``(run_id, ts)`` of their RUNNING
+    states, then ``(run_id, type, name, message, ts)`` of their final ones."""
+    if running:
+        conn.executemany(_INSERT_RUNNING, running)
+    if finals:
+        conn.executemany(_INSERT_FINAL, finals)
 
 
 def insert_logs(conn: Any, rows: Sequence[LogRow]) -> None:

@@ -34,6 +34,9 @@ __all__ = [
     "STATE",
     "TASK_RUN",
     "TASK_RUN_DONE",
+    "Prepared",
+    "apply",
+    "prepare",
     "summarize_parameters",
     "write_events",
 ]
@@ -138,21 +141,47 @@ def _state_columns(folded: list | None) -> rows.LatestState:
     return (type_, name, message, ts, start, ts if type_ in FINAL_STATE_TYPES else None, location)
 
 
-def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
-    """Write ``events`` into the caller's open transaction; return how many were skipped.
+class Prepared:
+    """A batch turned into rows, ready to write: everything that needs no database.
 
-    A run created in this batch gets its latest state folded in Python; any
-    other run a state touches is refreshed from its whole history in SQL.
+    Built by :func:`prepare` (pure Python, so the writer process can prepare the next
+    batch while SQLite, which releases the GIL, writes this one) and written by
+    :func:`apply`. ``settled`` holds the task_runs rows of runs settled in one event and
+    touched by nothing else in the batch (their latest state known: no folding), and
+    ``running``/``finals`` their states; everything else goes the general way.
     """
-    flows: dict[str, tuple] = {}
-    tasks: dict[str, tuple] = {}
-    state_rows: list[rows.StateRow] = []
-    log_rows: list[rows.LogRow] = []
-    beats: dict[str, float] = {}
-    latest: dict[str, list] = {}
-    emitted: list[event_rows.EventInsert] = []
+
+    __slots__ = ("beats", "emitted", "finals", "flows", "latest", "log_rows", "running",
+                 "settled", "skipped", "state_rows", "tasks")
+
+    def __init__(self) -> None:
+        self.flows: dict[str, tuple] = {}
+        self.tasks: dict[str, tuple] = {}
+        self.settled: dict[str, tuple] = {}
+        self.running: list[tuple[str, float]] = []
+        self.finals: list[tuple[str, str, str | None, str | None, float]] = []
+        self.state_rows: list[rows.StateRow] = []
+        self.log_rows: list[rows.LogRow] = []
+        self.beats: dict[str, float] = {}
+        self.latest: dict[str, list] = {}
+        self.emitted: list[event_rows.EventInsert] = []
+        self.skipped = 0
+
+    def unsettle(self, run: str) -> None:
+        """A settled run another event of the batch touches: from now on, the general way."""
+        row = self.settled.pop(run)
+        self.tasks[run] = row[:6]
+        # (type, name, message, ts, first RUNNING, result location), as _fold keeps it
+        self.latest[run] = [row[6], row[7], row[8], row[9], row[10], None]
+
+
+def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
+    """The rows of ``events`` (a malformed event is skipped, counted and logged)."""
+    batch = Prepared()
+    flows, tasks, settled, latest = batch.flows, batch.tasks, batch.settled, batch.latest
+    state_rows = batch.state_rows
     tag_text: dict[int, tuple[Any, str]] = {}  # a map's runs share one tags object
-    skipped = 0
+    final_types = FINAL_STATE_TYPES
     for event in events:
         try:
             kind = event[0]
@@ -171,23 +200,28 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                     tags_json = known[1]
                 type_ = type_ if type(type_) is str else str(getattr(type_, "value", type_))
                 state, message, end = _text(state), _text(message), float(end)
+                start = None if start is None else float(start)
+                created = end if start is None else start
+                base = (run, _id(flow_run_id), str(name), str(task_key), tags_json, created)
+                if run in settled:
+                    batch.unsettle(run)
+                if run not in latest and run not in tasks and (start is None or end >= start):
+                    if start is not None:
+                        batch.running.append((run, start))
+                    batch.finals.append((run, type_, state, message, end))
+                    # the latest state: what folding RUNNING at start, then this, gives
+                    first_running = end if start is None and type_ == "RUNNING" else start
+                    settled[run] = base + (type_, state, message, end, first_running,
+                                           end if type_ in final_types else None, None)
+                    continue
                 final = (run, type_, state, message, end, None)
-                if start is None:
-                    state_rows.append(final)
-                    _fold(latest, *final)
-                    created = end
-                else:
-                    created = start = float(start)
+                if start is not None:
                     running = (run, "RUNNING", "Running", None, start, None)
                     state_rows.append(running)
-                    state_rows.append(final)
-                    if run in latest or end < start:
-                        _fold(latest, *running)
-                        _fold(latest, *final)
-                    else:  # what the two folds give
-                        latest[run] = [type_, state, message, end, start, None]
-                tasks[run] = (run, _id(flow_run_id), str(name), str(task_key), tags_json,
-                              created)
+                    _fold(latest, *running)
+                state_rows.append(final)
+                _fold(latest, *final)
+                tasks[run] = base
             elif kind == STATE:
                 _, run_id, type_, name, message, ts, location = event
                 row = (
@@ -198,11 +232,15 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                     float(ts),
                     _text(location),
                 )
+                if row[0] in settled:
+                    batch.unsettle(row[0])
                 state_rows.append(row)
                 _fold(latest, *row)
             elif kind == TASK_RUN:
                 _, run_id, flow_run_id, name, task_key, tags, ts = event
                 run = str(run_id)
+                if run in settled:
+                    batch.unsettle(run)
                 tasks[run] = (
                     run,
                     _id(flow_run_id),
@@ -213,7 +251,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                 )
             elif kind == LOG:
                 _, run_id, level, message, ts = event
-                log_rows.append((_id(run_id), int(level), str(message), float(ts)))
+                batch.log_rows.append((_id(run_id), int(level), str(message), float(ts)))
             elif kind == FLOW_RUN:
                 _, run_id, name, flow_name, parameters, tags, parent, ts = event
                 run = str(run_id)
@@ -232,35 +270,48 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
                 )
             elif kind == HEARTBEAT:
                 run = str(event[1])
-                beats[run] = max(beats.get(run, 0.0), float(event[2]))
+                batch.beats[run] = max(batch.beats.get(run, 0.0), float(event[2]))
             elif kind == EVENT:
                 _, event_id, name, occurred, resource, related, payload, follows = event
-                emitted.append((
+                batch.emitted.append((
                     str(event_id), str(name), float(occurred), time.time(),
                     str(resource.get("fluvial.resource.id", "")),
                     json.dumps(resource), json.dumps(related), json.dumps(payload, default=str),
                     _id(follows),
                 ))
         except Exception as exc:  # one malformed call must not lose the batch
-            skipped += 1
+            batch.skipped += 1
             logger.warning(
                 "fluvial store: skipped a malformed event %s: %s", _safe_repr(event), exc
             )
+    return batch
+
+
+def apply(conn: Connection, batch: Prepared) -> int:
+    """Write a prepared batch into the caller's open transaction; how many events it skipped.
+
+    A run created in this batch gets its latest state folded in Python; any
+    other run a state touches is refreshed from its whole history in SQL.
+    """
+    flows, tasks, latest = batch.flows, batch.tasks, batch.latest
     # Runs that existed already, or whose states came first (from another process),
     # cannot take their state from this batch alone.
     stale_flows = rows.stale(conn, "flow_runs", flows)
-    stale_tasks = rows.stale(conn, "task_runs", tasks)
+    stale_tasks = rows.stale(conn, "task_runs", [*batch.settled, *tasks])
     rows.insert_flow_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in flows.items()]
     )
+    rows.insert_task_runs(conn, list(batch.settled.values()))
     rows.insert_task_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in tasks.items()]
     )
-    rows.insert_states(conn, state_rows)
-    rows.insert_logs(conn, log_rows)
-    event_rows.insert_events(conn, emitted)
-    if beats:
-        rows.update_heartbeats(conn, ((ts, run) for run, ts in beats.items()))
+    # settled runs' states first: they came before any other state of theirs in the batch
+    rows.insert_settled_states(conn, batch.running, batch.finals)
+    rows.insert_states(conn, batch.state_rows)
+    rows.insert_logs(conn, batch.log_rows)
+    event_rows.insert_events(conn, batch.emitted)
+    if batch.beats:
+        rows.update_heartbeats(conn, ((ts, run) for run, ts in batch.beats.items()))
     # States of runs created in earlier batches, of either kind.
     earlier = latest.keys() - flows.keys() - tasks.keys()
     earlier_flows = rows.existing(conn, "flow_runs", earlier)
@@ -274,7 +325,12 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
     )
     rows.refresh_flow_runs(conn, stale_flows)
     rows.refresh_task_runs(conn, stale_tasks)
-    return skipped
+    return batch.skipped
+
+
+def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: str) -> int:
+    """Write ``events`` into the caller's open transaction; return how many were skipped."""
+    return apply(conn, prepare(events, pid, hostname))
 
 
 RETRIES = 3
