@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-peers lint clean browser
+.PHONY: demo test bench bench-peers lint clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,15 @@ demo: $(STAMP)
 	$(BIN)/fluvial deployment inspect main/every-3s
 	@echo "Watch it live: $(BIN)/fluvial server start, then open http://127.0.0.1:4200"
 
-# The browser tests drive Debian's chromium through chromedriver: installed here when missing.
-browser:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
-	  echo "installing chromium and chromium-driver (browser tests)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+# What the tests need from Debian, installed here when missing: chromium and
+# chromium-driver (the browser tests), graphviz's dot (flow visualisation).
+system-deps:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver -a -x /usr/bin/dot || { \
+	  echo "installing chromium, chromium-driver and graphviz (for the tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver graphviz; }
 
-test: $(STAMP) browser
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

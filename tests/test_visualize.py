@@ -139,3 +139,17 @@ def test_without_graphviz_visualize_still_prints_mermaid(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "graphviz", None)  # graphviz absent: import fails
     assert customers.visualize().startswith("flowchart TD")
     assert list(tmp_path.iterdir()) == []  # nothing rendered
+
+
+def test_with_graphviz_visualize_renders_the_graph(tmp_path, monkeypatch):
+    """graphviz (the package, and Debian's ``dot``, installed by ``make test``) renders
+    the same graph: one node per call, a mapped call as one box with its count."""
+    monkeypatch.chdir(tmp_path)
+    text = customers.visualize(filename="graph", format="png")
+    png = tmp_path / "graph.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    source = customers.visualize(filename="graph", format="gv")
+    assert source == text
+    dot = (tmp_path / "graph.gv").read_text()
+    assert "process_customer" in dot and "box3d" in dot  # the map, drawn as one node
+    assert "->" in dot
