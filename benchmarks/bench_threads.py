@@ -6,7 +6,7 @@ Rows (group ``threads``):
   and ``.result()``, vs a raw ``ThreadPoolExecutor(W)`` submitting N no-ops and
   collecting their results, ``W = min(32, cpu + 4)``. Both sides create and shut down
   their pool inside the timed region (the flow starts and stops its runner). Target at
-  N = 100 000: fluvial >= 0.5x raw.
+  N = 100 000: fluvial >= 1.0x raw (issue 15).
 * ``map N no-ops, store on vs off`` — the same fluvial map with the run store recording
   (the default) vs ``FLUVIAL_STORE=off``; "raw" is store-off. Target: recording costs
   <= 15 % of throughput. The writer's backlog is flushed untimed after each run so it
@@ -16,6 +16,14 @@ Rows (group ``threads``):
   one flow, vs raw: each step ``pool.submit(noop, prev).result()`` — the raw pool has
   no dependency mechanism, so the driver waits for each result before submitting the
   next step (the usual way to chain on a bare executor).
+* ``per-run cost: ...`` — where a run's time goes, stage by stage, each stage timed
+  alone in one thread over 20 000 runs (µs per run, best of the rounds): building the
+  run in the driver (``TaskRun`` + ``prepare``), handing it to the runner
+  (``submit_many``: its future, the ready queue), running it where it runs
+  (``execute``: the task engine, settling the future, the tracker), and reading its
+  result; then the raw pool's own cost per item (submit + run + result, one thread
+  submitting, the pool's threads running). The sum is what one run costs fluvial when
+  nothing runs alongside; under the GIL the map's throughput is about its inverse.
 * ``peak memory, map N`` — ``tracemalloc`` peak of the map, measured in a fresh
   subprocess per side (imports and a 10-task warm-up done before tracing starts), so
   neither side sees the other's garbage or caches. tracemalloc counts every Python
@@ -169,6 +177,92 @@ def _memory_row(n: int, repeat: int) -> dict[str, Any]:
                method="tracemalloc peak, fresh subprocess per side")
 
 
+# -- where the time goes ---------------------------------------------------------------
+
+def _per_run_us(stage: Any, n: int, repeat: int) -> float:
+    """Best µs per run of ``stage(n)`` (which does ``n`` runs' worth of one stage)."""
+    best = None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        stage(n)
+        took = (time.perf_counter() - start) / n * 1e6
+        best = took if best is None else min(best, took)
+    assert best is not None
+    return best
+
+
+def _breakdown_rows(repeat: int, n: int = 20_000) -> list[dict[str, Any]]:
+    from fluvial.orchestration.submission import prepare
+    from fluvial.orchestration.tracking import RunTracker
+    from fluvial.runners.base import LocalTaskRunner
+    from fluvial.runners.threads import execute
+    from fluvial.runs import TaskRun
+
+    class _Sink(LocalTaskRunner):  # a runner that keeps what it is handed
+        def __init__(self) -> None:
+            super().__init__()
+            self.ready: list[Any] = []
+
+        def _start(self) -> None: ...
+
+        def _shutdown(self, wait: bool) -> None: ...
+
+        def duplicate(self) -> _Sink:
+            return _Sink()
+
+        def _dispatch(self, submission: Any, future: Any, captured: Any) -> None:
+            self.ready.append((submission, future))
+
+        def _dispatch_many(self, ready: list[Any], captured: Any) -> None:
+            self.ready.extend(ready)
+
+    sink = _Sink()
+    sink.start()
+    made: dict[str, Any] = {}
+
+    def build(k: int) -> None:
+        made["subs"] = [prepare(TaskRun(noop_task, (i,), {}, frozenset(), None), [])
+                        for i in range(k)]
+
+    def hand_over(k: int) -> None:
+        tracker = RunTracker(sink)
+        subs = made["subs"]
+        for sub in subs:
+            sub.subscriber = tracker
+        tracker.submitted(k)
+        sink.ready.clear()
+        made["futures"] = sink.submit_many(subs)
+
+    def run(k: int) -> None:
+        for sub, fut in sink.ready:
+            fut._state = None  # each round runs the same runs again
+            execute(sub, fut, None)
+
+    def read(k: int) -> None:
+        for fut in made["futures"]:
+            fut.result()
+
+    def raw(k: int) -> None:
+        raw_map(k)
+
+    stages = [("build the run (driver: TaskRun + prepare)", build),
+              ("hand it to the runner (submit_many: future, ready queue)", hand_over),
+              ("run it (execute: task engine, settle future, tracker)", run),
+              ("read its result (future.result())", read)]
+    rows, total = [], 0.0
+    for name, stage in stages:
+        us = _per_run_us(stage, n, repeat)
+        total += us
+        rows.append(row(GROUP, f"per-run cost: {name}", round(us, 2), "µs/run"))
+    raw_us = _per_run_us(raw, n, repeat)
+    rows.append(row(GROUP, "per-run cost: all stages vs the raw pool per item", round(total, 2),
+                    "µs/run", raw=round(raw_us, 2), ratio=raw_us / total,
+                    note="ratio = raw µs / fluvial µs (above 1: fluvial cheaper)"))
+    sink.shutdown()
+    return rows
+
+
 # -- entry point --------------------------------------------------------------------
 
 def run(options: Options | None = None) -> list[dict[str, Any]]:
@@ -186,7 +280,7 @@ def run(options: Options | None = None) -> list[dict[str, Any]]:
         rows.append(compare_throughput(
             GROUP, f"map {n} no-ops", n, lambda n=n: raw_map(n), lambda n=n: fluvial_map(n),
             repeat=repeat, settle=flush_store,
-            min_ratio=0.5 if big and n >= 100_000 else None, workers=WORKERS))
+            min_ratio=1.0 if big and n >= 100_000 else None, workers=WORKERS))
 
     n = max(sizes)
     off_s, on_s = best_pair(lambda: _store_off_map(n), lambda: fluvial_map(n), repeat,
@@ -198,6 +292,7 @@ def run(options: Options | None = None) -> list[dict[str, Any]]:
                     raw=round(n / off_s, 1), ratio=ratio, target=">= 0.85x off",
                     ok=ratio >= 0.85, raw_means="FLUVIAL_STORE=off"))
     rows.append(row(GROUP, f"store backlog flush after map {n}", round(backlog, 3), "s"))
+    rows.extend(_breakdown_rows(repeat, 2_000 if options.quick else 20_000))
 
     rows.append(compare_throughput(
         GROUP, f"chain of {chain}", chain, lambda: raw_chain(chain),

@@ -15,6 +15,7 @@ import functools
 import inspect
 import io
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fluvial._options import as_hooks as _as_hooks
@@ -383,10 +384,19 @@ class Task(Generic[P, R]):
         runner, tracker, flow_run_id = current_runner()
         tags = effective_tags(self)
         subs = []
+        # one column per argument (a static one repeats), zipped: each run's arguments
+        # come out as one tuple, without per-run Python loops over the arguments
+        columns = [repeat(v) if static else v for v, static in positional]
+        keys = list(keyword)
+        columns += [repeat(v) if static else v for v, static in keyword.values()]
+        n_positional = len(positional)
         with allocation_burst(n):
-            for i in range(n):
-                call_args = tuple(v if static else v[i] for v, static in positional)
-                call_kwargs = {k: (v if static else v[i]) for k, (v, static) in keyword.items()}
+            for i, call in enumerate(zip(*columns, strict=False)):  # repeat() is endless
+                if keys:
+                    call_args = call[:n_positional]
+                    call_kwargs = dict(zip(keys, call[n_positional:], strict=True))
+                else:
+                    call_args, call_kwargs = call, {}
                 if i == 0:
                     self._check_arguments(call_args, call_kwargs)
                 subs.append(prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id),
