@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluvial.events._labels import canonical_name, resource_labels
+from fluvial.runs import time_ordered_id
 
 __all__ = ["Event", "emit_event"]
 
@@ -28,7 +29,7 @@ class Event:
     resource: dict[str, str]
     related: list[dict[str, str]] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=time_ordered_id)
     follows: uuid.UUID | None = None
     received: dt.datetime | None = None
 
@@ -77,18 +78,29 @@ def emit_event(
     related_labels = [resource_labels(r, f"related[{i}]", role=True)
                       for i, r in enumerate(related or [])]
     body = dict(payload or {})
-    if body:
+    if body and not _plainly_json(body):
         try:
             json.dumps(body)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the payload of event {event!r} must be JSON: {exc}") from None
     built = Event(canonical_name(event), _aware(occurred), labels, related_labels, body,
-                  id or uuid.uuid4(), follows)
+                  id or time_ordered_id(), follows)
     recorder = _recorder()
     if recorder is not None:
         recorder.event(built.id, built.event, built.occurred.timestamp(), labels,
                        related_labels, body, follows)
     return built
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plainly_json(body: dict[str, Any]) -> bool:
+    """A flat payload of string keys and scalar values, which needs no JSON trial run."""
+    for key, value in body.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return False
+    return True
 
 
 def _recorder() -> Any:
