@@ -365,12 +365,22 @@ class BatchWriter:
         Returns ``(skipped, None)`` once written (to the database or the journal), or
         ``(0, error)`` when neither would take them (then nothing of the batch is kept).
         """
+        return self._commit(events, None)
+
+    def commit_prepared(self, events: Sequence[tuple],
+                        prepared: Prepared) -> tuple[int, BaseException | None]:
+        """:meth:`commit`, given ``prepare(events, self.pid, self.hostname)`` already."""
+        return self._commit(events, prepared)
+
+    def _commit(self, events: Sequence[tuple],
+                prepared: Prepared | None) -> tuple[int, BaseException | None]:
         if self.journal.pending and not self._replay():
             return self._spill(events, None)
         deadline = time.monotonic() + self.retry_seconds
         wait = 0.05
         while True:
-            skipped, error = self.commit_once(events)
+            skipped, error = (self.commit_once(events) if prepared is None
+                              else self._apply_once(prepared))
             if error is None:
                 return skipped, None
             if time.monotonic() + wait > deadline:
@@ -381,10 +391,13 @@ class BatchWriter:
 
     def commit_once(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
         """One try (a few for transient errors): ``(skipped, None)``, or ``(0, error)``."""
+        return self._apply_once(prepare(events, self.pid, self.hostname))
+
+    def _apply_once(self, prepared: Prepared) -> tuple[int, BaseException | None]:
         for attempt in range(RETRIES):
             try:
                 with transaction(self.conn):
-                    skipped = write_events(self.conn, events, self.pid, self.hostname)
+                    skipped = apply(self.conn, prepared)
             except Exception as exc:  # never let the writer die
                 if attempt + 1 < RETRIES and is_transient(exc) and self._usable():
                     continue

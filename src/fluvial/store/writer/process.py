@@ -12,7 +12,10 @@ see :mod:`fluvial.store.writer.wire`):
                        then ("ack", skipped, error or None, [warnings]) per batch, in
                        order, after the batch's transaction committed (or failed)
 
-Each batch is one transaction, committed only once the whole frame arrived. At
+Each batch is one transaction, committed only once the whole frame arrived. A
+second thread reads, decodes and prepares the next batch (pure Python) while the
+main one commits (SQLite releases the GIL while it writes); acknowledgements stay
+in order. At
 end of input (the driver closed the pipe, or died) the writer commits what it
 fully received and exits; it also exits when its parent is gone even if the
 pipe stays open (a forked grandchild holding it). Runs are recorded with the
@@ -25,9 +28,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["command", "main"]
 
@@ -57,15 +63,19 @@ class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self._taking = threading.Lock()  # warnings come from both of the writer's threads
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.messages.append(record.getMessage())
+            message = record.getMessage()
         except Exception:  # pragma: no cover - a broken message must not stop the writer
-            pass
+            return
+        with self._taking:
+            self.messages.append(message)
 
     def take(self) -> list[str]:
-        messages, self.messages = self.messages, []
+        with self._taking:
+            messages, self.messages = self.messages, []
         return messages
 
 
@@ -80,7 +90,7 @@ def main() -> int:
 
     from fluvial.store.connection import connect, database_target
     from fluvial.store.writer.batch import BatchWriter
-    from fluvial.store.writer.wire import FrameReader, WireError, decode, encode, write_frame
+    from fluvial.store.writer.wire import FrameReader, encode, write_frame
 
     collect = _Collect()
     store_logger = logging.getLogger("fluvial.store")
@@ -107,6 +117,37 @@ def main() -> int:
         send(("failed", f"{type(exc).__name__}: {exc}"))
         return 1
     send(("ready", os.getpid()))
+    # Batches are read, decoded and prepared (Python) in a thread of their own while this
+    # one commits the one before (SQLite releases the GIL while it writes); in order.
+    batches: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
+    threading.Thread(target=_read_batches, args=(reader, writer, batches),
+                     name="fluvial-writer-read", daemon=True).start()
+    try:
+        while True:
+            batch = batches.get()
+            if batch is None:
+                break  # the end of the input, or the driver died mid-frame
+            events, prepared, problem = batch
+            if problem is not None:
+                send(("ack", 0, problem, collect.take()))
+                continue
+            if not events:
+                skipped, error = 0, None
+            elif prepared is None:
+                skipped, error = writer.commit(events)
+            else:
+                skipped, error = writer.commit_prepared(events, prepared)
+            send(("ack", skipped, None if error is None else str(error), collect.take()))
+    finally:
+        writer.close()
+    return 0
+
+
+def _read_batches(reader: Any, writer: Any, batches: queue.Queue[tuple | None]) -> None:
+    """Frames from the driver, each as ``(events, prepared, problem)``; None at the end."""
+    from fluvial.store.writer.batch import prepare
+    from fluvial.store.writer.wire import WireError, decode
+
     try:
         while True:
             try:
@@ -118,13 +159,15 @@ def main() -> int:
             try:
                 events = decode(payload)
             except Exception as exc:
-                send(("ack", 0, f"undecodable batch: {exc}", collect.take()))
+                batches.put(((), None, f"undecodable batch: {exc}"))
                 continue
-            skipped, error = writer.commit(events) if events else (0, None)
-            send(("ack", skipped, None if error is None else str(error), collect.take()))
+            try:
+                prepared = prepare(events, writer.pid, writer.hostname) if events else None
+            except Exception:  # committed the slow way, which reports it
+                prepared = None
+            batches.put((events, prepared, None))
     finally:
-        writer.close()
-    return 0
+        batches.put(None)
 
 
 if __name__ == "__main__":
