@@ -199,13 +199,14 @@ def _server_side(client: Any, base: str, big: str) -> list[dict[str, Any]]:
 
 
 def _requests_made(driver: Any) -> list[str]:
-    """URLs the page asked for since the last call, from Chrome's network log."""
+    """URLs the page asked for since the last call, from Chrome's network log (the
+    browser's own pages, such as its new-tab page at start, are not the page's)."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             url = message["params"]["request"]["url"]
-            if not url.startswith("data:"):
+            if url.startswith(("http:", "https:", "ws:", "wss:")):  # not chrome://, data:
                 urls.append(url)
     return urls
 
