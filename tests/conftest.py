@@ -15,7 +15,9 @@ import pytest
 
 from fluvial.runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-pytest_plugins = ["leakcheck"]  # no child process or thread a test started outlives it
+# leakcheck: no child process or thread a test started outlives it; stores: the
+# ``backend`` fixture (SQLite and PostgreSQL) and the session's PostgreSQL server
+pytest_plugins = ["leakcheck", "stores"]
 
 RUNNER_KINDS = ["threads", "processes", "dask", "ray"]
 

@@ -19,31 +19,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pg_server import PgServer, Unavailable, find_or_install_binaries  # noqa: E402
 from scheduler_helpers import AddDeployment, insert_deployment  # noqa: E402
 
 import fluvial.store as store  # noqa: E402
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", ("sqlite", "postgresql"), indirect=True)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Any]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed: pip install 'fluvial[postgres]'")
-    try:
-        server = PgServer.start(find_or_install_binaries())
-    except Unavailable as exc:
-        pytest.skip(f"PostgreSQL server binaries not available: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -55,16 +33,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     store._reset_for_tests()
     yield tmp_path / "home"
     store._reset_for_tests()
-
-
-@pytest.fixture
-def backend(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``"sqlite"`` or ``"postgresql"``: the store the test's settings point at."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_server").create_database()
-        monkeypatch.setenv("FLUVIAL_DATABASE_URL", url)
-        store._reset_for_tests()
-    return request.param
 
 
 @pytest.fixture
