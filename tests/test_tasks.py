@@ -529,3 +529,39 @@ def test_tags_context_manager_rejects_empty_or_non_string_tags():
         pass
     with pytest.raises(ValueError), fluvial.tags(3):  # type: ignore[arg-type]
         pass
+
+
+def test_async_tasks_leave_no_event_loop_for_the_garbage_collector(tmp_path):
+    """Each pool thread runs async tasks on its own event loop; the loop is closed when
+    the thread is gone, not found unclosed by the garbage collector at exit (which
+    printed "Exception ignored ... Invalid file descriptor")."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "async_flow.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio
+        from fluvial import flow, task
+
+        @task
+        async def bump(x):
+            return x + 1
+
+        @task
+        def double(x):
+            return x * 2
+
+        @flow
+        async def mixed():
+            state = await bump(1, return_state=True)
+            double.submit(3).wait()
+            return state.result() + double(2)
+
+        print(asyncio.run(mixed()))
+    """))
+    done = subprocess.run([sys.executable, "-W", "error::ResourceWarning", str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "6"
+    assert "Exception ignored" not in done.stderr, done.stderr

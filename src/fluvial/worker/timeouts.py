@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import ctypes
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,9 @@ def run_coroutine(coro: Any, timeout: float | None = None, what: str = "task") -
     if loop is None or loop.is_closed():
         loop = asyncio.new_event_loop()
         _loops.loop = loop
+        # closed once the thread is gone (or at exit), not left to the garbage
+        # collector, which would close it after its sockets and print an error
+        weakref.finalize(threading.current_thread(), loop.close)
     if timeout is not None:
         coro = _with_deadline(coro, timeout, what)
     return loop.run_until_complete(coro)
