@@ -8,7 +8,13 @@ of several repeats, µs per uncontended acquire+release). Rows:
 - host: flock slot files (the chosen backend) next to the alternative measured
   for the choice, a SQLite `BEGIN IMMEDIATE` counter row;
 - dask (scheduler plugin, `LocalCluster` of 2 processes) and ray (named actor),
-  when installed — a network round trip each.
+  when installed — a network round trip each;
+- dask, a tagged ``.map`` of 2 000 no-ops with the limit equal to the worker count
+  against the same map untagged, measured alternating in one run on one
+  ``DaskTaskRunner`` (issue 15 target: >= 0.8x, the slots taken on the scheduler), and
+  the peak number of tagged runs running at once in a tagged map of 200 runs of
+  20 ms on the same cluster (from each run's start and end times on the workers; a
+  no-op is too short to overlap): it must be exactly the limit.
 
 ``python benchmarks/bench_concurrency.py [--no-cluster]`` prints a table.
 Each run uses a throwaway FLUVIAL_HOME.
@@ -25,9 +31,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.harness import Options, compare_throughput, row
 from fluvial.concurrency import HostSlotManager, InProcessSlotManager, SlotManager
 
 GROUP = "concurrency"
+TAGGED_TARGET = 0.8
 
 
 def _per_op_us(fn: Callable[[], None], n: int, repeats: int = 5) -> float:
@@ -103,6 +111,67 @@ def _dask_rows() -> list[dict[str, Any]]:
                      _per_op_us(_acquire_release(m, "db"), 300, repeats=3))]
 
 
+def timed_noop(i: int, seconds: float = 0.0) -> tuple[float, float]:
+    """A no-op (or a sleep) that says when it ran (the workers share this machine's clock)."""
+    start = time.time()
+    if seconds:
+        time.sleep(seconds)
+    return start, time.time()
+
+
+def _peak(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    now = best = 0
+    for _, delta in events:
+        now += delta
+        best = max(best, now)
+    return best
+
+
+def _dask_tagged_rows(options: Options) -> list[dict[str, Any]]:
+    """A tagged map (limit = workers) against the same map untagged, alternating."""
+    try:
+        import distributed
+    except ImportError:
+        return []
+    from fluvial import flow, task, unmapped
+    from fluvial.concurrency import delete_limit, set_limit
+    from fluvial.runners.dask import DaskTaskRunner
+
+    workers, tag = 2, "bench-dask-slots"
+    n = options.sizes([2_000], [200])[0]
+    plain = task(timed_noop, name="untagged_noop")
+    tagged = task(timed_noop, name="tagged_noop", tags=[tag])
+
+    def run_map(runner: Any, the_task: Any, size: int,
+                seconds: float = 0.0) -> list[tuple[float, float]]:
+        @flow(task_runner=runner)
+        def bench_tagged_map() -> list[tuple[float, float]]:
+            return the_task.map(range(size), unmapped(seconds)).result()
+
+        return bench_tagged_map()
+
+    set_limit(tag, workers)
+    try:
+        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                      processes=True, host="127.0.0.1",
+                                      dashboard_address=None) as cluster, \
+                DaskTaskRunner(address=cluster.scheduler_address) as runner:
+            run_map(runner, plain, 50)
+            run_map(runner, tagged, 50)
+
+            compared = compare_throughput(
+                GROUP, f"dask: map {n} tagged (limit {workers} = workers) vs untagged", n,
+                lambda: run_map(runner, plain, n), lambda: run_map(runner, tagged, n),
+                repeat=options.repeat, min_ratio=TAGGED_TARGET, workers=workers)
+            peak = _peak(run_map(runner, tagged, 200, 0.02))
+    finally:
+        delete_limit(tag)
+    return [compared, row(GROUP, f"dask: peak tagged runs at once (limit {workers}, "
+                                 "200 runs of 20 ms)", peak, "runs", target=f"== {workers}",
+                          ok=peak == workers)]
+
+
 def _ray_rows() -> list[dict[str, Any]]:
     try:
         import ray
@@ -124,7 +193,8 @@ def _ray_rows() -> list[dict[str, Any]]:
             ray.shutdown()
 
 
-def run(cluster: bool = True) -> list[dict[str, Any]]:
+def run(options: Options | None = None, cluster: bool = True) -> list[dict[str, Any]]:
+    options = options or Options()
     with tempfile.TemporaryDirectory(prefix="fluvial-bench-") as home:
         old = os.environ.get("FLUVIAL_HOME")
         os.environ["FLUVIAL_HOME"] = home
@@ -132,6 +202,7 @@ def run(cluster: bool = True) -> list[dict[str, Any]]:
             rows = _local_rows(home)
             if cluster:
                 rows += _dask_rows()
+                rows += _dask_tagged_rows(options)
                 rows += _ray_rows()
             return rows
         finally:
@@ -143,4 +214,5 @@ def run(cluster: bool = True) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     for r in run(cluster="--no-cluster" not in sys.argv):
-        print(f"{r['name']:<55} {r['value']:>10.2f} {r['unit']}")
+        extra = f"  (raw {r['raw']}, ratio {r['ratio']})" if "ratio" in r else ""
+        print(f"{r['name']:<55} {r['value']:>10.2f} {r['unit']}{extra}")

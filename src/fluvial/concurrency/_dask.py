@@ -11,6 +11,18 @@ dead worker's or a gone client's slots as soon as the scheduler drops it.
 Calls go over the client's event loop: `request` never blocks, `release` is
 fire-and-forget; `on_granted` runs on the client's event-loop thread, so it must
 not block (dispatching a task with `client.submit` is fine).
+
+Runs of a `.map` on `DaskTaskRunner` are gated on the scheduler itself, with no
+round trip to the driver per slot: the runner submits them all at once, annotated
+with their limits (`gate_annotation`), and the plugin holds each one back — a
+worker restriction no worker satisfies keeps it in Dask's ``no-worker`` state —
+until it is ready to run (its upstreams done) *and* holds a slot of each of its
+tags from the same `HostedSlots` table every other client uses. When a gated run
+leaves ``processing`` (finished, erred, or taken back because its worker died) its
+slots are freed in the same transition, and the next queued run is released to a
+worker on the scheduler's next event-loop turn. So the number of gated runs in
+``processing`` never exceeds the limit, and a freed slot reaches the next run
+without leaving the scheduler.
 distributed is imported only in this module.
 """
 
@@ -18,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from distributed import Client, get_client, get_worker
@@ -27,9 +41,24 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from fluvial.concurrency._base import Limit, LimitSource
 from fluvial.concurrency._hosted import HostedSlots, RemoteSlotManager
 
-__all__ = ["DaskSlotManager", "SlotsSchedulerPlugin"]
+__all__ = ["GATE_ANNOTATION", "DaskSlotManager", "SlotsSchedulerPlugin"]
 
 PLUGIN_NAME = "fluvial-slots"
+GATE_ANNOTATION = "fluvial_slots"  # the task annotation: {tag: limit} of a gated run
+HELD = "fluvial-slots://held"  # the worker restriction of a run waiting for its slots
+_DONE = frozenset({"memory", "erred", "forgotten"})
+
+
+class _Gated:
+    """One gated run on the scheduler: its limits, its client, its slot request."""
+
+    __slots__ = ("limits", "owners", "rid", "held")
+
+    def __init__(self, limits: dict[str, int], owners: tuple[Hashable, ...]) -> None:
+        self.limits = limits
+        self.owners = owners
+        self.rid: int | None = None  # the table's request (or lease) id
+        self.held = False  # the request was granted: ``rid`` is a lease
 
 
 class SlotsSchedulerPlugin(SchedulerPlugin):
@@ -40,10 +69,106 @@ class SlotsSchedulerPlugin(SchedulerPlugin):
 
     async def start(self, scheduler: Any) -> None:
         self.slots = HostedSlots("fluvial-dask-slot-leases")
+        self.scheduler = scheduler
+        self.gated: dict[Any, _Gated] = {}
+        self._granted: list[tuple[Any, int]] = []  # released on the next loop turn
+        self._flush_pending = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         scheduler.handlers["fluvial_slots"] = self.handle
 
     async def close(self) -> None:
         self.slots.close()
+
+    # -- gated runs: held in ``no-worker`` until they hold their slots ----------------
+    def update_graph(self, scheduler: Any, *, client: str, keys: Any, tasks: Any,
+                     annotations: dict[str, dict[Any, Any]], **kwargs: Any) -> None:
+        gates = annotations.get(GATE_ANNOTATION)
+        if not gates:
+            return
+        for key, limits in gates.items():
+            ts = scheduler.tasks.get(key)
+            if ts is None or key in self.gated or ts.state not in ("released", "waiting"):
+                continue
+            self.gated[key] = _Gated(dict(limits), (client,))
+            ts.worker_restrictions = {HELD}
+            ts.loose_restrictions = False
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any,
+                   **kwargs: Any) -> None:
+        gated = self.gated.get(key)
+        if gated is None:
+            return
+        if finish == "no-worker":  # ready to run: queue for its slots
+            if gated.rid is None:
+                self._ask(key, gated)
+            return
+        if finish == "processing":
+            return
+        if gated.rid is not None and start in ("processing", "no-worker"):
+            self._free(gated)
+        if finish in _DONE:
+            del self.gated[key]
+        else:  # taken back (its worker died, or an input was lost): gate it again
+            ts = self.scheduler.tasks.get(key)
+            if ts is not None:
+                ts.worker_restrictions = {HELD}
+                ts.loose_restrictions = False
+
+    def _ask(self, key: Any, gated: _Gated) -> None:
+        def granted(rid: int) -> None:
+            gated.held = True
+            self._release_soon(key, rid)
+
+        rid, now = self.slots.table.request(gated.limits, 1, granted, None, gated.owners)
+        gated.rid = rid
+        if now:
+            gated.held = True
+            self._release_soon(key, rid)
+
+    def _free(self, gated: _Gated) -> None:
+        rid, held = gated.rid, gated.held
+        gated.rid, gated.held = None, False
+        assert rid is not None
+        if held:
+            self.slots.table.release(rid)  # grants the next waiters (their callbacks run now)
+        elif not self.slots.table.cancel(rid):  # granted between our check and the cancel
+            self.slots.table.release(rid)
+
+    def _release_soon(self, key: Any, rid: int) -> None:
+        """Hand the run to a worker on the scheduler's next loop turn (never from inside
+        a transition: the scheduler's transitions are not re-entrant)."""
+        self._granted.append((key, rid))
+        if self._flush_pending:
+            return
+        self._flush_pending = True
+        if threading.get_ident() == self._loop_thread:
+            self._loop.call_soon(self._flush)
+        else:  # a lease expired on the table's timer thread
+            self._loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        granted, self._granted = self._granted, []
+        tasks, recommendations = self.scheduler.tasks, {}
+        for key, rid in granted:
+            gated = self.gated.get(key)
+            ts = tasks.get(key)
+            if gated is None or ts is None or gated.rid != rid:
+                continue  # settled or taken back meanwhile (its slots went with it)
+            ts.worker_restrictions = None
+            if ts.state == "no-worker":
+                recommendations[key] = "processing"
+        if not recommendations:
+            return
+        self.scheduler.transitions(recommendations, stimulus_id=f"fluvial-slots-{time.time()}")
+        # The scheduler batches what it sends a worker (one write per 5 ms at most): a
+        # worker that just freed a slot would idle until then. A released run is one of
+        # at most `limit` in flight, so send it now.
+        workers = {ts.processing_on for key in recommendations
+                   if (ts := tasks.get(key)) is not None and ts.processing_on is not None}
+        for ws in workers:
+            _send_now(self.scheduler.stream_comms.get(ws.address))
 
     async def handle(self, action: str, **kw: Any) -> Any:
         if action == "acquire":
@@ -55,6 +180,15 @@ class SlotsSchedulerPlugin(SchedulerPlugin):
 
     def remove_client(self, scheduler: Any, client: str) -> None:
         self.slots.drop_owner(client)
+
+
+def _send_now(stream: Any) -> None:
+    """Have a ``distributed.batched.BatchedSend`` write its buffer now rather than at
+    the end of its batching interval (a no-op if its internals are not as expected)."""
+    if stream is None or not getattr(stream, "buffer", None) or not hasattr(stream, "waker"):
+        return
+    stream.next_deadline = None
+    stream.waker.set()
 
 
 _registered: set[str] = set()
@@ -80,6 +214,12 @@ class DaskSlotManager(RemoteSlotManager):
         if addr not in _registered:
             self.client.register_plugin(SlotsSchedulerPlugin(), name=PLUGIN_NAME)
             _registered.add(addr)
+
+    def gate_annotation(self, tags: frozenset[str]) -> dict[str, int] | None:
+        """The annotation that has the scheduler gate a run of ``tags`` (``{tag: limit}``
+        of its limited tags), or None when none of them has a limit."""
+        _, specs = self._resolve(sorted(tags), 1, None)
+        return {name: spec.limit for name, spec in specs.items()} or None
 
     def _send(self, action: str, **kw: Any) -> concurrent.futures.Future[Any]:
         async def rpc() -> Any:

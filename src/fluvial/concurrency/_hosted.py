@@ -14,6 +14,7 @@ Messages (keyword arguments, plain values):
     cancel(token) -> bool        release(rid) -> bool
     renew(rids, lease_seconds) -> int (how many were live)
     statistics(name)   reset(name)   take_tokens(specs, occupy) -> wait   leases()
+    set_limit(name, limit)   (a limit changed in a driver: waiters move if it grew)
 
 ``acquire`` is the only one that may wait (until granted or cancelled); hosts run
 it apart from the others, which answer at once.
@@ -30,7 +31,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from fluvial.concurrency._base import Lease, Limit, SlotManager, SlotRequest, SlotStatistics
+from fluvial.concurrency._base import (
+    MAX_LIMIT,
+    Lease,
+    Limit,
+    SlotManager,
+    SlotRequest,
+    SlotStatistics,
+)
 from fluvial.concurrency._inprocess import DeadlineTimer
 from fluvial.concurrency._table import SlotTable
 
@@ -39,7 +47,7 @@ __all__ = ["CONTROL_ACTIONS", "HostedSlots", "RemoteSlotManager"]
 logger = logging.getLogger("fluvial.concurrency")
 
 CONTROL_ACTIONS = frozenset(
-    {"cancel", "release", "renew", "statistics", "reset", "take_tokens", "leases"}
+    {"cancel", "release", "renew", "statistics", "reset", "take_tokens", "leases", "set_limit"}
 )
 MAX_EARLY_CANCELS = 10_000
 
@@ -130,6 +138,9 @@ class HostedSlots:
     def take_tokens(self, specs: dict[str, tuple[int, float]], occupy: int) -> float:
         return self.table.take_tokens(specs, occupy)
 
+    def set_limit(self, name: str, limit: int) -> None:
+        self.table.set_limit(name, limit)
+
     def leases(self) -> dict[int, tuple[list[str], int]]:
         return {rid: (sorted(n), o) for rid, (n, o) in self.table.leases().items()}
 
@@ -165,6 +176,17 @@ class RemoteSlotManager(SlotManager):
     def _post(self, action: str, **kw: Any) -> None:
         """Deliver one message whose answer nobody reads."""
         self._send(action, **kw)
+
+    def _limit_changed(self, tag: str) -> None:
+        """A stored limit changed in this process: tell the host, so runs it queues for
+        ``tag`` (a cluster-gated map) move if the limit grew (a deleted limit lets them
+        all go: the tag has no limit any more)."""
+        limit = self.limit_of(tag)
+        try:
+            self._post("set_limit", name=tag,
+                       limit=MAX_LIMIT if limit is None else limit.limit)
+        except Exception:  # noqa: BLE001 - the cluster is gone: nothing waits there
+            logger.debug("could not tell the slot host that %r changed", tag, exc_info=True)
 
     def _lease_seconds(self, lease_seconds: float | None) -> float | None:
         """The duration a lease gets (a subclass may give every lease one)."""

@@ -134,14 +134,16 @@ def dispatch(runner: RunnerSpec, subscriber: TrackerSpec,
     A tagged run also waits on a *gate*, a future that the driver settles once the run
     holds a slot of each of its tags (after its upstreams have settled); the runner
     treats it as one more upstream and hands the run to a worker only then. The slots
-    go back when the run's future settles.
+    go back when the run's future settles. A runner whose cluster takes the slots
+    itself (``gates_tags``: Dask, on its scheduler) gets its tagged runs ungated.
     """
     if not submissions:
         return []
     gated: list[tuple[Submission, Future]] = []
+    admits = not getattr(runner, "gates_tags", False)  # else the runner takes the slots
     for submission in submissions:
         submission.subscriber = subscriber
-        if submission.task_run.tags:
+        if admits and submission.task_run.tags:
             gate = Future(submission.task_run)
             submission.upstreams.append(gate)
             gated.append((submission, gate))

@@ -17,6 +17,11 @@ others running there), and after ``distributed.scheduler.allowed-failures`` deat
 reports ``KilledWorker``; the run is then reported ``Crashed`` and the driver's crash
 rule applies (retried while it has retries left).
 
+Tag limits are enforced on the scheduler (``gates_tags``): a tagged run goes to Dask
+at once, annotated with its limits, and the scheduler plugin of
+``fluvial.concurrency._dask`` holds it until it holds its slots, so a freed slot
+reaches the next run without a round trip to the driver.
+
 Inside a task, ``get_dask_client()`` gives a client for Dask work of your own
 (``dask.dataframe`` and the like) without deadlocking the worker.
 """
@@ -96,6 +101,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._own_cluster: Any = None
         self._shared: DaskTaskRunner | None = None
         self._threads: tuple[float, int] = (0.0, 1)  # (when counted, worker threads)
+        self._gates: Any = None  # the DaskSlotManager that resolves tagged runs' limits
 
     @property
     def client(self) -> Any:
@@ -169,7 +175,32 @@ class DaskTaskRunner(RemoteTaskRunner):
     def _owns(self, ref: Any) -> bool:
         return getattr(ref, "client", None) is self._client
 
+    #: tagged runs are not gated by the driver: the scheduler plugin holds each one until
+    #: it holds its slots (see fluvial.concurrency._dask)
+    gates_tags = True
+
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
+        if not any(s.task_run.tags for s, _ in pairs):
+            self._launch_group(pairs)
+            return
+        import dask
+
+        from fluvial.concurrency._dask import GATE_ANNOTATION
+
+        if self._gates is None:
+            self._gates = self.slot_manager()
+        by_tags: dict[frozenset[str], list[tuple[Submission, RemoteFuture]]] = {}
+        for pair in pairs:
+            by_tags.setdefault(pair[0].task_run.tags, []).append(pair)
+        for tags, group in by_tags.items():
+            gate = self._gates.gate_annotation(tags) if tags else None
+            if gate is None:
+                self._launch_group(group)
+                continue
+            with dask.annotate(**{GATE_ANNOTATION: gate}):
+                self._launch_group(group)
+
+    def _launch_group(self, pairs: Sequence[tuple[Submission, RemoteFuture]]) -> None:
         client = self._client
         independent = [(s, f) for s, f in pairs if not s.upstreams]
         if len(independent) > 1:  # one graph message for a whole map

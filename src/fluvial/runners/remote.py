@@ -261,8 +261,9 @@ class RemoteTaskRunner(TaskRunner):
         for submission in submissions:
             future = RemoteFuture(submission, self._gather_states)
             futures.append(future)
-            if not submission.upstreams:  # independent: batched with its siblings
-                queued.append((submission, future, options))
+            if not submission.upstreams and not submission.task_run.tags:
+                queued.append((submission, future, options))  # batched with its siblings
+                # (a tagged run without upstreams is gated on its own: see _launch)
             elif not submission.task_run.allowed_failures and all(
                     self._launched_here(u) for u in submission.upstreams):
                 now.append((submission, future))

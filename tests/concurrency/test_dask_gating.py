@@ -1,0 +1,182 @@
+"""Tag limits on DaskTaskRunner are enforced on the scheduler: a tagged map goes to Dask
+at once and the slots plugin holds each run (``no-worker``, restricted to no worker)
+until it is ready and holds its slots; a freed slot releases the next run there."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slot_helpers import peak, wait_for_file
+
+import fluvial
+from fluvial import flow, task
+from fluvial.concurrency import delete_limit, set_limit
+
+pytest.importorskip("distributed")
+
+
+def _held_on_scheduler(dask_scheduler: Any, prefix: str) -> dict[str, int]:
+    """States of the scheduler's unfinished tasks whose key starts with ``prefix`` (and
+    how many of them the slots plugin holds back)."""
+    from fluvial.concurrency._dask import HELD
+
+    counts: dict[str, int] = {}
+    for key, ts in dask_scheduler.tasks.items():
+        if isinstance(key, str) and key.startswith(prefix) and ts.state != "memory":
+            counts[ts.state] = counts.get(ts.state, 0) + 1
+            if ts.worker_restrictions == {HELD}:
+                counts["held"] = counts.get("held", 0) + 1
+    return counts
+
+
+def _on_scheduler(client: Any, prefix: str) -> dict[str, int]:
+    return client.run_on_scheduler(_held_on_scheduler, prefix=prefix)
+
+
+@task(tags=["gated"])
+def gated_wait(i: int, go: str, log: str) -> int:
+    start = time.time()
+    with open(log + f".started-{i}", "w") as fh:
+        fh.write("x")
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    with open(log, "a") as fh:
+        fh.write(f"{start} {time.time()}\n")
+    return i
+
+
+def _intervals(log: Path) -> list[tuple[float, float]]:
+    return [(float(a), float(b)) for a, b in (ln.split() for ln in log.read_text().splitlines())]
+
+
+def _started(log: Path) -> int:
+    return len(list(log.parent.glob(log.name + ".started-*")))
+
+
+def test_a_tagged_map_waits_on_the_scheduler_not_in_the_driver(session_runner, tmp_path):
+    runner = session_runner("dask")
+    go, log = tmp_path / "go", tmp_path / "log"
+    set_limit("gated", 1)
+    try:
+        @flow(task_runner=runner)
+        def gated_map():
+            futures = gated_wait.map(range(5), fluvial.unmapped(str(go)),
+                                     fluvial.unmapped(str(log)))
+            wait_for_file(str(log) + ".started-0")
+            time.sleep(0.3)  # any second run would have started by now
+            seen = _on_scheduler(runner.client, "gated_wait-")
+            started = _started(log)
+            go.write_text("go")
+            return futures.result(), seen, started
+
+        results, seen, started = gated_map()
+    finally:
+        delete_limit("gated")
+    assert results == list(range(5))
+    assert started == 1
+    # all five went to Dask at once: one running, four held by the plugin on the scheduler
+    assert seen == {"processing": 1, "no-worker": 4, "held": 4}, seen
+    assert peak(_intervals(log)) == 1
+
+
+@task
+def upstream_wait(go: str) -> int:
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    return 1
+
+
+@task(tags=["gated"])
+def gated_quick(x: int, log: str) -> int:
+    with open(log, "a") as fh:
+        fh.write(f"{x}\n")
+    return x
+
+
+def test_a_run_takes_its_slot_only_once_its_upstreams_are_done(session_runner, tmp_path):
+    # limit 1: a tagged run whose upstream is still running must not sit on the slot
+    runner = session_runner("dask")
+    go, log = tmp_path / "go", tmp_path / "log"
+    set_limit("gated", 1)
+    try:
+        @flow(task_runner=runner)
+        def ordered():
+            first = upstream_wait.submit(str(go))
+            waiting = gated_quick.submit(first, str(log))
+            free = gated_quick.map([10, 20], fluvial.unmapped(str(log)))
+            done = free.result(timeout=60)  # they ran while the upstream still runs
+            go.write_text("go")
+            return done, waiting.result(timeout=60)
+
+        done, after = ordered()
+    finally:
+        delete_limit("gated")
+    assert done == [10, 20] and after == 1
+    assert log.read_text().splitlines()[-1] == "1"
+
+
+def test_raising_a_limit_releases_the_runs_it_held(session_runner, tmp_path):
+    runner = session_runner("dask")
+    go, log = tmp_path / "go", tmp_path / "log"
+    go.write_text("go")
+    set_limit("gated", 0)
+    try:
+        @flow(task_runner=runner)
+        def blocked():
+            futures = gated_wait.map(range(3), fluvial.unmapped(str(go)),
+                                     fluvial.unmapped(str(log)))
+            time.sleep(1.0)
+            seen = _on_scheduler(runner.client, "gated_wait-")
+            started = _started(log)
+            set_limit("gated", 2)  # the plugin hears of it: two runs go, then the third
+            return futures.result(timeout=60), seen, started
+
+        results, seen, started = blocked()
+    finally:
+        delete_limit("gated")
+    assert started == 0
+    assert seen == {"no-worker": 3, "held": 3}, seen
+    assert results == [0, 1, 2]
+    assert peak(_intervals(log)) <= 2
+
+
+def test_the_plugin_forgets_settled_runs(session_runner, tmp_path):
+    runner = session_runner("dask")
+    set_limit("gated", 2)
+    try:
+        @flow(task_runner=runner)
+        def many():
+            return gated_quick.map(range(40), fluvial.unmapped(str(tmp_path / "log"))).result()
+
+        assert many() == list(range(40))
+    finally:
+        delete_limit("gated")
+
+    def gated_left(dask_scheduler: Any) -> tuple[int, int]:
+        plugin = dask_scheduler.plugins["fluvial-slots"]
+        return len(plugin.gated), len(plugin.slots.table.leases())
+
+    assert runner.client.run_on_scheduler(gated_left) == (0, 0)
+
+
+def test_deleting_a_limit_lets_the_held_runs_go(session_runner, tmp_path):
+    runner = session_runner("dask")
+    set_limit("gated", 0)
+    try:
+        @flow(task_runner=runner)
+        def paused():
+            futures = gated_quick.map(range(4), fluvial.unmapped(str(tmp_path / "log")))
+            time.sleep(0.5)
+            held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+            delete_limit("gated")  # no limit on the tag any more
+            return futures.result(timeout=60), held
+
+        results, held = paused()
+    finally:
+        delete_limit("gated")
+    assert held == 4
+    assert results == [0, 1, 2, 3]
