@@ -179,6 +179,19 @@ class DaskTaskRunner(RemoteTaskRunner):
     #: it holds its slots (see fluvial.concurrency._dask)
     gates_tags = True
 
+    def _gate(self, tags: frozenset[str]) -> dict[str, int] | None:
+        """The scheduler plugin's annotation for a run of ``tags`` ({tag: limit} of its
+        limited tags), or None when it takes no slots."""
+        if not tags:
+            return None
+        if self._gates is None:
+            self._gates = self.slot_manager()
+        gate: dict[str, int] | None = self._gates.gate_annotation(tags)
+        return gate
+
+    def _gated(self, tags: frozenset[str]) -> bool:
+        return self._gate(tags) is not None
+
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
         if not any(s.task_run.tags for s, _ in pairs):
             self._launch_group(pairs)
@@ -187,13 +200,11 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         from fluvial.concurrency._dask import GATE_ANNOTATION
 
-        if self._gates is None:
-            self._gates = self.slot_manager()
         by_tags: dict[frozenset[str], list[tuple[Submission, RemoteFuture]]] = {}
         for pair in pairs:
             by_tags.setdefault(pair[0].task_run.tags, []).append(pair)
         for tags, group in by_tags.items():
-            gate = self._gates.gate_annotation(tags) if tags else None
+            gate = self._gate(tags)
             if gate is None:
                 self._launch_group(group)
                 continue
