@@ -10,7 +10,10 @@ The commits happen in a **writer process** (:mod:`fluvial.store.writer.process`)
 so that turning events into rows and SQL does not take the driver's GIL from
 the engine's threads: the drain thread only pickles each batch (UUIDs as
 ints, see :mod:`fluvial.store.writer.wire`) onto the process's stdin, and a second
-thread reads the acknowledgements. The process is started by the drain thread,
+thread reads the acknowledgements. The process holds at most two task-run batches
+at a time (one committing, the next being prepared); the rest of the backlog waits
+in the queue, where a flow run's rows and states overtake it, so a flow's final
+state never waits behind the whole backlog. The process is started by the drain thread,
 so the first flow does not wait for it: events queue until it is up. If it
 cannot be started (or ``FLUVIAL_STORE_WRITER=thread``), or dies, the drain
 thread commits the batches itself, as before. The process ends at the end of
@@ -70,6 +73,7 @@ _RETRIES = RETRIES
 START_TIMEOUT_S = BUSY_TIMEOUT_S  # the writer process must be up (and connected) by then
 STOP_TIMEOUT_S = BUSY_TIMEOUT_S * RETRIES + 5  # the last batch, retried, then the exit
 _fallback_logged = False
+IN_FLIGHT_BATCHES = 2  # batches handed to the writer process and not yet acknowledged
 
 
 class _Flush:
@@ -100,8 +104,8 @@ class Recorder:
         target: DatabaseTarget | None = None,
         *,
         interval: float = 0.1,
-        max_batch: int = 20_000,
-        wake_at: int = 10_000,
+        max_batch: int = 5_000,
+        wake_at: int = 5_000,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be greater than 0")
@@ -119,6 +123,7 @@ class Recorder:
         self._urgent: deque[Any] = deque()  # flow runs' rows and states: written first
         self._flow_ids: set[UUID] = set()  # the flow runs created here (their states: urgent)
         self._wake = threading.Event()
+        self._nudge = threading.Event()  # an acknowledgement came, or a flush waits
         self._stopping = False
         self._closed = False
         self._pid = os.getpid()
@@ -205,8 +210,9 @@ class Recorder:
         known) and its final state — one append instead of three. With ``default_name``,
         ``name`` is the task's and the writer names the run ``"{name}-{last 8 hex of id}"``."""
         q = self._queue
-        q.append((TASK_RUN_DONE, id, flow_run_id, name, task_key, tags, start_ts, type,
-                  state_name, message, ts, default_name))
+        # the id as its int: pickled in C, where a UUID costs the drain thread a Python call
+        q.append((TASK_RUN_DONE, id.int if id.__class__ is UUID else id, flow_run_id, name,
+                  task_key, tags, start_ts, type, state_name, message, ts, default_name))
         if len(q) == self._wake_at:
             self._wake.set()
 
@@ -288,6 +294,7 @@ class Recorder:
         self._urgent.append(markers[0])
         self._queue.append(markers[1])
         self._wake.set()
+        self._nudge.set()
         for marker in markers:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not marker.done.wait(left):
@@ -303,6 +310,7 @@ class Recorder:
         marker = _Flush()
         self._urgent.append(marker)
         self._wake.set()
+        self._nudge.set()
         if not marker.done.wait(timeout):
             raise TimeoutError(f"the store writer did not commit within {timeout} s")
         if marker.error is not None:
@@ -370,28 +378,43 @@ class Recorder:
                     if self._urgent:  # flow runs first, ahead of the task-run backlog
                         self._write_batch(self._urgent)
                     if queue:
+                        if self._writer_is_behind():  # the backlog waits here, where
+                            self._nudge.wait(0.05)  # a flow's state can overtake it
+                            self._nudge.clear()
+                            continue
                         self._write_batch(queue)
                 if self._stopping:
                     break
         finally:
             self._stop_writer()
 
+    def _writer_is_behind(self) -> bool:
+        """Whether the writer process holds as many batches as it works on at once.
+
+        Its pipe is first come, first committed: a flow run's state sent behind a
+        long task-run backlog would wait for all of it (and the flow's final state is
+        waited for). So task-run batches are handed over only as the writer takes them:
+        one being committed, one being prepared.
+        """
+        return (self._proc is not None and not self._writer_gone
+                and len(self._sent) >= IN_FLIGHT_BATCHES)
+
     def _write_batch(self, queue: deque[Any]) -> None:
-        events: list[tuple] = []
+        popleft = queue.popleft  # only this thread takes from the queues
+        taken = [popleft() for _ in range(min(len(queue), self._max_batch))]
+        events: list[tuple] = taken
         markers: list[_Flush] = []
-        append = events.append
-        popleft = queue.popleft
-        for _ in range(self._max_batch):
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            if type(item) is _Flush:
-                markers.append(item)
-            else:
-                if item[0] == FLOW_RUN:  # the one event whose contents stay in the driver
-                    item = _summarized(item)
-                append(item)
+        # the task-run queue holds only events (and flush markers): no per-event Python
+        if queue is self._urgent or _Flush in map(type, taken):
+            events = []
+            append = events.append
+            for item in taken:
+                if type(item) is _Flush:
+                    markers.append(item)
+                else:
+                    if item[0] == FLOW_RUN:  # the one event whose contents stay in the driver
+                        item = _summarized(item)
+                    append(item)
         if self._proc is not None and self._send(events, markers):
             return
         error: BaseException | None = None
@@ -526,6 +549,7 @@ class Recorder:
                 for marker in sent.markers:
                     marker.error = failure
                     marker.done.set()
+                self._nudge.set()
         except Exception as exc:
             logger.warning("fluvial store: lost the writer process's acknowledgements: %s", exc)
         finally:
@@ -544,6 +568,7 @@ class Recorder:
                 for marker in sent.markers:
                     marker.error = failure
                     marker.done.set()
+            self._nudge.set()
 
     def _close_process(self, wait: bool = True) -> None:
         proc = self._proc

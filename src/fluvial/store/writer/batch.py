@@ -23,6 +23,7 @@ from fluvial.store import events as event_rows
 from fluvial.store import rows
 from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
 from fluvial.store.schema import FINAL_STATE_TYPES
+from fluvial.store.writer.wire import uuid_text
 
 __all__ = [
     "FLOW_RUN",
@@ -48,6 +49,8 @@ TASK_RUN = 1  # (TASK_RUN, id, flow_run_id, name, task_key, tags, ts)
 STATE = 2  # (STATE, run_id, type, name, message, ts, result_location)
 LOG = 3  # (LOG, run_id, level, message, ts)
 HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
+# Run ids are UUIDs (or their text); a TASK_RUN_DONE's own id may also be the UUID's
+# 128-bit int (the recorder sends that: an int is pickled without a Python call).
 # A settled task run in one event: (TASK_RUN_DONE, id, flow_run_id, name, task_key, tags,
 # start_ts or None, state type, state name, message, end_ts[, default_name]) — a TASK_RUN, a
 # RUNNING state (when start_ts is known) and the final state, in one tuple on the hot
@@ -188,7 +191,7 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
             if kind == TASK_RUN_DONE:  # the common case: a task run, settled, in one event
                 _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, \
                     end, *default_name = event
-                run = str(run_id)
+                run = uuid_text(run_id) if type(run_id) is int else str(run_id)
                 if default_name and default_name[0]:
                     name = f"{name}-{run[-8:]}"
                 if not tags:
