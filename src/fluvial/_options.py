@@ -19,6 +19,7 @@ __all__ = [
     "as_tags",
     "check_callable",
     "check_flag",
+    "check_max_in_flight",
     "check_number",
     "check_result_serializer",
     "check_result_storage",
@@ -131,3 +132,14 @@ def as_hooks(owner: str, option: str, hooks: Any) -> tuple[Callable[..., Any], .
         if not callable(hook):
             raise TypeError(f"{owner}: {option} hooks must be callables, got {hook!r}")
     return hooks
+
+
+def check_max_in_flight(owner: str, value: Any) -> int | None:
+    """``value`` if it is None or a positive int; else a TypeError/ValueError naming ``owner``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: max_in_flight must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: max_in_flight must be at least 1, got {value}")
+    return value

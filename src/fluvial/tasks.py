@@ -34,6 +34,7 @@ from fluvial.context import _flow_run
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError, ReservedArgumentError
 from fluvial.futures import Future, FutureList
 from fluvial.orchestration.recording import record_task_run
+from fluvial.orchestration.streaming import FutureStream, StreamInputs, check_max_in_flight
 from fluvial.orchestration.submission import (
     allocation_burst,
     current_runner,
@@ -358,13 +359,27 @@ class Task(Generic[P, R]):
         return future
 
     def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
-            **kwargs: Any) -> Any:
+            max_in_flight: int | None = None, **kwargs: Any) -> Any:
         """Submit one run per element of the iterable arguments (zipped); ``unmapped(x)``,
         and any argument that is not iterable (or is a str, bytes or IO object), is passed
-        whole to every run. Returns a ``FutureList``."""
+        whole to every run. Returns a ``FutureList``.
+
+        With ``max_in_flight=n`` — or over an iterator (a generator, ``map(...)``, ...)
+        on a runner given a ``max_in_flight`` default — the map streams instead: the
+        inputs are read as runs complete, at most ``n`` runs are open at a time, and a
+        ``FutureStream`` is returned, to consume with ``as_completed`` (see
+        ``fluvial.orchestration.streaming``)."""
         tracer = _visualizing()
         if tracer is not None:
             return tracer.map(self, args, kwargs, wait_for)
+        bound = check_max_in_flight(f"task {self.name!r}", max_in_flight)
+        if bound is not None or any(_one_shot(v) for v in (*args, *kwargs.values())):
+            runner, tracker, flow_run_id = current_runner()
+            if bound is None:
+                bound = check_max_in_flight(f"{runner!r}", getattr(runner, "max_in_flight", None))
+            if bound is not None:
+                return self._stream(args, kwargs, wait_for, return_state, bound,
+                                    runner, tracker, flow_run_id)
         positional = [self._map_source(i, None, a) for i, a in enumerate(args)]
         keyword = {k: self._map_source(None, k, v) for k, v in kwargs.items()}
         lengths = {label: len(values) for label, values in
@@ -423,7 +438,40 @@ class Task(Generic[P, R]):
         self._options["on_rollback"] = tuple(self.on_rollback_hooks)
         return fn
 
-    def _map_source(self, index: int | None, key: str | None, value: Any) -> tuple[Any, bool]:
+    def _stream(self, args: tuple, kwargs: dict, wait_for: Any, return_state: bool,
+                bound: int, runner: Any, tracker: Any, flow_run_id: Any) -> Any:
+        """``map`` as a ``FutureStream`` of at most ``bound`` open runs."""
+        positional = [self._map_source(i, None, a, lazy=True) for i, a in enumerate(args)]
+        keyword = {k: self._map_source(None, k, v, lazy=True) for k, v in kwargs.items()}
+        if all(static for _, static in [*positional, *keyword.values()]):
+            raise MappingTypeError(f"task {self.name!r}: map() needs at least one iterable "
+                                   "argument to map over (not unmapped(), str, bytes or IO); "
+                                   "call submit() for a single run")
+        waits = wait_for_futures(self, wait_for)
+        tags = effective_tags(self)
+
+        def make(call_args: tuple, call_kwargs: dict) -> Any:
+            return prepare(TaskRun(self, call_args, call_kwargs, tags, flow_run_id), waits)
+
+        def submit(subs: list) -> list[Future]:
+            futures = dispatch(runner, tracker, subs)
+            if _transaction.get() is not None:
+                note_submitted(futures)
+            return futures
+
+        streams = getattr(tracker, "streams", None)
+        stream = FutureStream(self.name, StreamInputs(self.name, positional, keyword), make,
+                              submit, bound,
+                              on_done=None if streams is None else streams.discard,
+                              check_first=self._check_arguments)
+        if streams is not None and not stream.done:
+            streams.add(stream)  # drained at the flow's end if nobody consumes it
+        if return_state:
+            return [f.state for f in stream.futures_in_order()]
+        return stream
+
+    def _map_source(self, index: int | None, key: str | None, value: Any,
+                    lazy: bool = False) -> tuple[Any, bool]:
         """``(values, is_static)`` for one argument of ``map``.
 
         As in Prefect, what cannot be iterated — and ``str``, ``bytes`` and IO objects,
@@ -436,7 +484,9 @@ class Task(Generic[P, R]):
             value = value.result()
         if not _is_mappable(value):
             return value, True
-        return (value if isinstance(value, (list, tuple, range)) else list(value)), False
+        if lazy or isinstance(value, (list, tuple, range)):
+            return value, False
+        return list(value), False
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
@@ -478,6 +528,12 @@ def _is_mappable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _one_shot(value: Any) -> bool:
+    """Whether ``value`` is an iterator (a generator...): it can be read only once, and
+    on a runner with a ``max_in_flight`` default its map streams."""
+    return _is_mappable(value) and not isinstance(value, unmapped) and iter(value) is value
 
 
 def _in_running_loop() -> bool:

@@ -356,7 +356,14 @@ def wait(futures: Iterable[Future], timeout: float | None = None) -> DoneAndNotD
 
 
 def as_completed(futures: Iterable[Future], timeout: float | None = None) -> Iterator[Future]:
-    """Yield futures as they finish; raise ``TimeoutError`` if ``timeout`` passes first."""
+    """Yield futures as they finish; raise ``TimeoutError`` if ``timeout`` passes first.
+
+    A streaming map (``FutureStream``) is consumed as it goes: its futures are not
+    all collected first."""
+    streaming = getattr(futures, "_stream_as_completed", None)
+    if streaming is not None:
+        yield from streaming(timeout)
+        return
     pending = set(futures)
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     for future in pending:

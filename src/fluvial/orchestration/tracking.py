@@ -36,6 +36,7 @@ class RunTracker(CrashRule):
         self.failed: list[Future] = []
         self.submitted_count = 0
         self.listeners: list = []  # callables (future) -> None, e.g. a progress display
+        self.streams: set = set()  # streaming maps not consumed to the end (drained at exit)
 
     def submitted(self, n: int = 1) -> None:
         with self._lock:
@@ -69,7 +70,10 @@ class RunTracker(CrashRule):
         return self._outstanding
 
     def wait_all(self, timeout: float | None = None) -> bool:
-        """Block until every submitted task run has settled; False on timeout."""
+        """Block until every submitted task run has settled; False on timeout. A
+        streaming map nobody consumed to its end is run to its end first."""
+        while self.streams:
+            self.streams.pop().drain()
         return self._idle.wait(timeout)
 
     def unobserved_failures(self) -> list[Future]:

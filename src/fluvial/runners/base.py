@@ -16,6 +16,10 @@ retries. The contract is the size of ``concurrent.futures.Executor``:
 * ``slot_manager()`` — where tag slots are counted for this runner's workers (the
   host's by default; cluster runners count them cluster-wide).
 
+Every runner also takes ``max_in_flight=`` (default None): the bound of a streaming
+``Task.map`` over an iterator on it when the map does not give one
+(``fluvial.orchestration.streaming``); None leaves such maps eager, as in Prefect.
+
 Every runner runs a task through ``fluvial.worker.entry.run_in_worker``.
 """
 
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from fluvial._options import check_max_in_flight
 from fluvial.exceptions import MissingDependencyError, RunnerError
 from fluvial.futures import Future
 from fluvial.futures._base import dispatch_failed, guarded, when_settled
@@ -61,8 +66,10 @@ def require_extra(module: str, runner: str, extra: str) -> Any:
 class TaskRunner(abc.ABC):
     """Where task runs execute."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_in_flight: int | None = None) -> None:
         self._started = False
+        #: the default bound of a streaming map over an iterator on this runner
+        self.max_in_flight = check_max_in_flight(type(self).__name__, max_in_flight)
 
     @property
     def name(self) -> str:

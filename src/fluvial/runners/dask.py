@@ -79,8 +79,10 @@ class DaskTaskRunner(RemoteTaskRunner):
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
         cluster: Any = None,
+        *,
+        max_in_flight: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(max_in_flight)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"address must be a string like 'tcp://127.0.0.1:8786', "
                             f"got {address!r}")
@@ -112,7 +114,8 @@ class DaskTaskRunner(RemoteTaskRunner):
     def duplicate(self) -> DaskTaskRunner:
         """A runner for a subflow: it shares this runner's client when this one is running."""
         twin = DaskTaskRunner(self.address, self.cluster_class, self.cluster_kwargs,
-                              self.adapt_kwargs, self.client_kwargs, self.cluster)
+                              self.adapt_kwargs, self.client_kwargs, self.cluster,
+                              max_in_flight=self.max_in_flight)
         if self._started:
             twin._shared = self
         return twin

@@ -128,8 +128,9 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
 
     def __init__(self, max_workers: int | None = None,
                  initializer: Callable[..., Any] | None = None,
-                 initargs: tuple[Any, ...] = ()) -> None:
-        super().__init__()
+                 initargs: tuple[Any, ...] = (), *,
+                 max_in_flight: int | None = None) -> None:
+        super().__init__(max_in_flight)
         self.max_workers = checked_max_workers(max_workers, os.cpu_count() or 1)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {initializer!r}")
@@ -157,7 +158,8 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
         self._check_pickle = PickleCheck()
 
     def duplicate(self) -> ProcessPoolTaskRunner:
-        return ProcessPoolTaskRunner(self.max_workers, self.initializer, self.initargs)
+        return ProcessPoolTaskRunner(self.max_workers, self.initializer, self.initargs,
+                                     max_in_flight=self.max_in_flight)
 
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"

@@ -82,8 +82,9 @@ class RayTaskRunner(RemoteTaskRunner):
     """Run tasks on Ray: a local session by default, or a cluster by ``address``."""
 
     def __init__(self, address: str | None = None,
-                 init_kwargs: dict[str, Any] | None = None) -> None:
-        super().__init__()
+                 init_kwargs: dict[str, Any] | None = None, *,
+                 max_in_flight: int | None = None) -> None:
+        super().__init__(max_in_flight)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"address must be a string like 'auto' or 'ray://host:10001', "
                             f"got {address!r}")
@@ -97,7 +98,7 @@ class RayTaskRunner(RemoteTaskRunner):
         self._cpus: tuple[float, int] = (0.0, 1)  # (when counted, CPUs of the cluster)
 
     def duplicate(self) -> RayTaskRunner:
-        return RayTaskRunner(self.address, self.init_kwargs)
+        return RayTaskRunner(self.address, self.init_kwargs, max_in_flight=self.max_in_flight)
 
     def __repr__(self) -> str:
         return f"RayTaskRunner({self.address or 'local'})"

@@ -188,8 +188,8 @@ class RemoteTaskRunner(TaskRunner):
     driver's gate for its tag slots) waits for it and receives its state by value.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_in_flight: int | None = None) -> None:
+        super().__init__(max_in_flight)
         self._check_pickle = PickleCheck()
         self._relaunches = itertools.count(1)
         self._sizer = BatchSizer(TARGET_BATCH_SECONDS, MAX_BATCH)

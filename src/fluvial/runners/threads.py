@@ -41,8 +41,9 @@ def _default_workers() -> int:
 class ThreadPoolTaskRunner(LocalTaskRunner):
     """Run tasks on ``max_workers`` threads (default: ``min(32, cpu_count + 4)``)."""
 
-    def __init__(self, max_workers: int | None = None) -> None:
-        super().__init__()
+    def __init__(self, max_workers: int | None = None, *,
+                 max_in_flight: int | None = None) -> None:
+        super().__init__(max_in_flight)
         self.max_workers = checked_max_workers(max_workers, _default_workers())
         self._ready: deque[tuple[Submission, Future, FlowRunContext | None]] = deque()
         self._lock = threading.Lock()
@@ -50,7 +51,7 @@ class ThreadPoolTaskRunner(LocalTaskRunner):
         self._executor: ThreadPoolExecutor | None = None
 
     def duplicate(self) -> ThreadPoolTaskRunner:
-        return ThreadPoolTaskRunner(self.max_workers)
+        return ThreadPoolTaskRunner(self.max_workers, max_in_flight=self.max_in_flight)
 
     def __repr__(self) -> str:
         return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"
