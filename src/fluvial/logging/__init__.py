@@ -113,6 +113,10 @@ class StoreHandler(logging.Handler):
         run_id = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
         if run_id is None:
             return
+        shipped = _shipping()
+        if shipped is not None:  # on a cluster worker: it goes back with the run's state
+            shipped.append((str(run_id), record.levelno, record.getMessage(), record.created))
+            return
         try:
             from fluvial.store import get_recorder
 
@@ -122,6 +126,12 @@ class StoreHandler(logging.Handler):
                              record.created)
         except Exception:
             self.handleError(record)
+
+
+def _shipping() -> list | None:
+    from fluvial.logging.shipping import shipping
+
+    return shipping()
 
 
 def configure_console() -> None:

@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
+from fluvial.logging.shipping import LoggedState, record_shipped
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
 from fluvial.states import State, StateType
@@ -269,6 +270,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         def on_done(done: Any) -> None:
             self._backend_done(future)
             if done.status == "finished":  # the full state stays on the worker until asked for
+                if done.type is LoggedState:  # unless the run logged: then it comes now
+                    _fetch_logged(future, done)
                 future._report(State(StateType.COMPLETED, "Completed"), submission)
                 return
             try:
@@ -290,6 +293,17 @@ class DaskTaskRunner(RemoteTaskRunner):
 
 
 _SLOTS_REFRESH_SECONDS = 2.0
+
+
+def _fetch_logged(future: RemoteFuture, done: Any) -> None:
+    """Fetch the state of a run that logged on its worker, record its logs, and keep it:
+    its result is not fetched again."""
+    try:
+        state = done.result()
+    except BaseException:  # noqa: BLE001 - lost meanwhile: the result fetch will say so
+        return
+    record_shipped(state)
+    future._fetched = state
 
 
 def _key(submission: Submission) -> str:

@@ -50,11 +50,12 @@ import cloudpickle
 
 from fluvial.exceptions import CrashedRun, SerializationFailure
 from fluvial.futures import Future
+from fluvial.logging.shipping import record_shipped
 from fluvial.runners.base import LocalTaskRunner, checked_max_workers
 from fluvial.runners.batching import BatchSizer
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, Failed, State
-from fluvial.worker.entry import crash_state, run_in_worker
+from fluvial.worker.entry import crash_state, run_shipping_logs
 from fluvial.worker.pickling import PickleCheck, picklable_state, unpicklable_arguments
 
 if TYPE_CHECKING:
@@ -297,6 +298,7 @@ class ProcessPoolTaskRunner(LocalTaskRunner):
                 self._sizer.observe(item[0].task_run.task.name, seconds)
                 settled.append((item[0], item[1], state))
         for sub, future, state in settled:
+            record_shipped(state)  # the run's logs from the worker process
             future._report(state, sub)
         if batch_done:
             self._pump()
@@ -491,7 +493,7 @@ def _run_batch(payload: bytes, result_fd: int, running: Any) -> None:
             continue
         running.value = seq
         start = time.perf_counter()
-        state = run_in_worker(task_run, upstream_states, n_data)
+        state = run_shipping_logs(task_run, upstream_states, n_data)
         _report(result_fd, _dump_result(seq, state, time.perf_counter() - start, task_run))
         running.value = 0
 

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from fluvial.exceptions import RunnerError
+from fluvial.logging.shipping import with_logs
 from fluvial.runners._by_value import ship_by_value
 from fluvial.runners._ray_local import init_ray
 from fluvial.runners.base import require_extra
@@ -315,8 +316,9 @@ class _StateBox:
 
 def _from_status(status: tuple) -> State:
     """The driver's state of a run from its status tuple (no result in it)."""
-    type_value, name, message, ts, start_ts, error = status
-    return State(StateType(type_value), name, message, error, ts, start_ts)
+    type_value, name, message, ts, start_ts, error, *logs = status
+    state = State(StateType(type_value), name, message, error, ts, start_ts)
+    return with_logs(state, logs[0]) if logs and logs[0] else state
 
 
 def _entry_for(task: Any) -> Any:
@@ -332,7 +334,7 @@ def _entry_for(task: Any) -> Any:
         state = run_in_worker(task_run, states, n_data, picklable=True)
         completed = state.type is StateType.COMPLETED
         status = (state.type.value, state.name, state.message, state.ts, state.start_ts,
-                  None if completed else state.data)
+                  None if completed else state.data, getattr(state, "logs", ()))
         return status, (state.data if completed else _StateBox(state))
 
     run.__name__ = run.__qualname__ = task.name

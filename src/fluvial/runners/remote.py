@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from fluvial.exceptions import TaskRunFailure
 from fluvial.futures import Future
 from fluvial.futures._base import dispatch_failed, guarded, when_settled
+from fluvial.logging.shipping import record_shipped
 from fluvial.runners._batches import MAX_BATCH, TARGET_BATCH_SECONDS, RemoteBatcher
 from fluvial.runners.base import TaskRunner
 from fluvial.runners.batching import BatchSizer
@@ -59,6 +60,7 @@ class RemoteFuture(Future):
         self._siblings: _Siblings | None = None
 
     def _report(self, state: State, submission: Submission) -> None:
+        record_shipped(state)  # the run's logs from its worker, once
         if state.type is not StateType.COMPLETED and submission.upstreams:
             pending = [u for u in submission.upstreams if u._state is None]
             if pending:  # an upstream may be in a crash retry: decide once it has settled

@@ -17,12 +17,13 @@ import asyncio
 from collections.abc import Sequence
 
 from fluvial.exceptions import CrashedRun
+from fluvial.logging.shipping import capture, with_logs
 from fluvial.runs import TaskRun
 from fluvial.states import Crashed, State
 from fluvial.worker.pickling import picklable_state
 from fluvial.worker.task_engine import run_task
 
-__all__ = ["crash_state", "run_in_worker"]
+__all__ = ["crash_state", "run_in_worker", "run_shipping_logs"]
 
 # What a backend raises into a running task to stop it: not a crash of the task, so it
 # is left to the backend (turning it into a state confuses e.g. Dask's worker restarts).
@@ -42,7 +43,11 @@ def crash_state(task_run: TaskRun, message: str, cause: BaseException | None = N
 
 def run_in_worker(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: int = 0,
                   picklable: bool = False) -> State:
-    """Run one task run to a final state, wherever it runs; never raises."""
+    """Run one task run to a final state, wherever it runs; never raises. With
+    ``picklable`` (another process gets the state) the run's log records come back in it
+    (:mod:`fluvial.logging.shipping`)."""
+    if picklable:
+        return _run_shipped(task_run, upstream_states, n_data)
     start = task_run.run_count
     try:
         state = run_task(task_run, upstream_states, n_data)
@@ -53,6 +58,20 @@ def run_in_worker(task_run: TaskRun, upstream_states: Sequence[State] = (), n_da
         task_run.run_count = start  # the driver counts the crash (fluvial.orchestration)
         return crash_state(task_run, f"Task run {task_run.name!r} crashed: the engine raised "
                                      f"{exc!r}", exc, attempts)
-    if picklable:
-        return picklable_state(task_run, state)
     return state
+
+
+def _run_shipped(task_run: TaskRun, upstream_states: Sequence[State], n_data: int) -> State:
+    """The run for another process: its state picklable, its log records in it."""
+    with capture() as logs:
+        state = run_in_worker(task_run, upstream_states, n_data)
+    return with_logs(picklable_state(task_run, state), logs)
+
+
+def run_shipping_logs(task_run: TaskRun, upstream_states: Sequence[State] = (),
+                      n_data: int = 0) -> State:
+    """``run_in_worker``, with the run's log records in its state (for a runner that
+    pickles states itself)."""
+    with capture() as logs:
+        state = run_in_worker(task_run, upstream_states, n_data)
+    return with_logs(state, logs)

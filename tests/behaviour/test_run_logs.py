@@ -1,0 +1,59 @@
+"""What a task run logs (``get_run_logger()``, ``print`` with ``log_prints``) is in the run
+record once, on every runner: on Dask and Ray workers the lines come back to the driver
+with the run's outcome (completed or failed, independent or fed by an upstream)."""
+
+from __future__ import annotations
+
+from fluvial import flow, get_run_context, get_run_logger, task
+from fluvial.store import get_recorder, queries
+
+
+@task(log_prints=True)
+def shout(x: int) -> int:
+    get_run_logger().info("logged %d", x)
+    print("printed", x)
+    return x
+
+
+@task
+def after(x: int) -> int:
+    get_run_logger().warning("after %d", x)
+    return x + 1
+
+
+@task
+def fails(x: int) -> int:
+    get_run_logger().error("about to fail %d", x)
+    raise ValueError("no")
+
+
+@task
+def quiet(x: int) -> int:
+    return x
+
+
+def test_task_run_logs_are_recorded_once_on_every_runner(runner) -> None:
+    @flow(task_runner=runner)
+    def chatty() -> object:
+        shouted = shout.map(range(3))
+        followed = after.submit(shouted[0])
+        failed = fails.submit(7)
+        quiet.map(range(3)).result()
+        followed.wait()
+        failed.wait()
+        return get_run_context().flow_run.id
+
+    flow_run_id = chatty()
+    recorder = get_recorder()
+    assert recorder is not None
+    recorder.flush()
+    lines = [(r.level, r.message.rsplit(" - ", 1)[-1]) for r in queries.logs(flow_run_id)]
+    task_lines = sorted(line for line in lines if not line[1].startswith("Task run"))
+    assert task_lines == sorted([
+        *((20, f"logged {i}") for i in range(3)),
+        *((20, f"printed {i}") for i in range(3)),
+        (30, "after 0"),
+        (40, "about to fail 7"),
+    ])
+    by_run = {r.run_id for r in queries.logs(flow_run_id) if "logged" in r.message}
+    assert len(by_run) == 3  # each line on its own task run
