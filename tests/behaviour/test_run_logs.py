@@ -57,3 +57,27 @@ def test_task_run_logs_are_recorded_once_on_every_runner(runner) -> None:
     ])
     by_run = {r.run_id for r in queries.logs(flow_run_id) if "logged" in r.message}
     assert len(by_run) == 3  # each line on its own task run
+
+
+@task
+def tick(x: int) -> int:
+    get_run_logger().info("tick %d", x)
+    return x
+
+
+def test_logs_of_a_big_map_are_recorded_once_on_every_runner(runner) -> None:
+    """The second map of a measured-fast task goes to Dask and Ray in batches."""
+
+    @flow(task_runner=runner)
+    def ticking() -> object:
+        tick.map(range(20)).result()
+        tick.map(range(20, 220)).result()
+        return get_run_context().flow_run.id
+
+    flow_run_id = ticking()
+    recorder = get_recorder()
+    assert recorder is not None
+    recorder.flush()
+    ticks = [int(r.message.rsplit(" ", 1)[1]) for r in queries.logs(flow_run_id)
+             if " - tick " in r.message]
+    assert sorted(ticks) == list(range(220))
