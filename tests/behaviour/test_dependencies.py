@@ -63,6 +63,14 @@ def test_futures_inside_containers_are_resolved(runner):
     assert containers() == (5, 12, 5, 5, 5)
 
 
+def test_a_maps_futures_passed_to_a_task_are_its_results(runner):
+    @flow(task_runner=runner)
+    def reduce_map():
+        return total.submit(inc.map(range(10))).result()
+
+    assert reduce_map() == sum(range(1, 11))
+
+
 def test_wait_for_orders_without_data(runner, tmp_path: Path):
     log = tmp_path / "order.txt"
 

@@ -44,10 +44,15 @@ def square(x: int) -> int:
     return x * x
 
 
+@task
+def add_up(values: list[int]) -> int:
+    return sum(values)
+
+
 @flow(log_prints=True)
 def squares(n: int) -> int:
     print("adding up", n, "squares")
-    return sum(square.map(range(n)).result())
+    return add_up.submit(square.map(range(n))).result()
 
 
 def test_a_flow_run_records_through_the_server(remote: ServerProcess, home: Path) -> None:
@@ -58,13 +63,15 @@ def test_a_flow_run_records_through_the_server(remote: ServerProcess, home: Path
     detail = remote.get(f"/api/flow_runs/{run['id']}")
     assert [s["type"] for s in detail["states"]] == ["RUNNING", "COMPLETED"]
     tasks = remote.get(f"/api/flow_runs/{run['id']}/task_runs")["items"]
-    assert len(tasks) == 5 and {t["state_type"] for t in tasks} == {"COMPLETED"}
+    assert len(tasks) == 6 and {t["state_type"] for t in tasks} == {"COMPLETED"}
+    assert [(e["upstream"].rsplit(".", 1)[-1], e["downstream"].rsplit(".", 1)[-1], e["count"])
+            for e in detail["edges"]] == [("square", "add_up", 5)]
     messages = [entry["message"] for entry in remote.get(f"/api/flow_runs/{run['id']}/logs")]
     assert any(m.endswith("adding up 5 squares") for m in messages)
     assert sorted(m.rsplit(" - ", 1)[1] for m in messages if "square of" in m) == [
         f"square of {i}" for i in range(5)]
     # the server's own record holds it; this process opened no database
-    assert remote.rows("SELECT count(*) FROM task_runs") == [(5,)]
+    assert remote.rows("SELECT count(*) FROM task_runs") == [(6,)]
     assert not (home / "fluvial.db").exists()
 
 

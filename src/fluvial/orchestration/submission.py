@@ -68,6 +68,7 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
         task_run.upstream_names = tuple(f.task_name for f in found)
         for upstream in found:  # a consumer sees (and propagates) an upstream's failure
             upstream._observed = True
+        _record_edges(task_run, found)
     task = task_run.task
     if task.ships_flow_parameters:
         ctx = _flow_run.get()
@@ -100,6 +101,18 @@ def allocation_burst(n: int) -> Iterator[None]:
 
 
 _BURST = 1000  # runs: below this, collections during a map cost nothing worth avoiding
+
+
+def _record_edges(task_run: TaskRun, upstreams: list[Future]) -> None:
+    """Tell the run record which task runs fed ``task_run`` (the run page's graph)."""
+    ctx = _flow_run.get()
+    recorder = getattr(ctx.tracker, "recorder", None) if ctx is not None else None
+    if recorder is None:
+        return
+    ids = tuple(run.id for run in (getattr(f, "task_run", None) for f in upstreams)
+                if run is not None)
+    if ids:
+        recorder.edges(task_run.flow_run_id, task_run.id, ids)
 
 
 def current_runner() -> tuple[RunnerSpec, TrackerSpec, Any]:

@@ -174,6 +174,17 @@ def task_run_summary(conn: Any, flow_run_id: str) -> list[dict[str, Any]]:
     return sorted(tasks.values(), key=lambda t: (t["first_start"] or t["first_created"] or 0))
 
 
+def task_edges(conn: Any, flow_run_id: str) -> list[dict[str, Any]]:
+    """The edges between a flow run's task runs, summarised per task: how many runs of
+    ``upstream`` fed runs of ``downstream`` (a map of thousands is one edge with a count)."""
+    rows = conn.execute(
+        "SELECT u.task_key, d.task_key, COUNT(*) FROM task_run_edges e "
+        "JOIN task_runs u ON u.id = e.upstream_id JOIN task_runs d ON d.id = e.downstream_id "
+        "WHERE e.flow_run_id = ? GROUP BY u.task_key, d.task_key ORDER BY 3 DESC",
+        (flow_run_id,)).fetchall()
+    return [{"upstream": up, "downstream": down, "count": count} for up, down, count in rows]
+
+
 def run_states(conn: Any, run_id: str) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT seq, type, name, message, ts FROM state_history WHERE run_id = ? "
                         "ORDER BY ts, seq", (run_id,)).fetchall()

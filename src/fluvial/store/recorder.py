@@ -52,6 +52,7 @@ from fluvial.store.connection import (
 from fluvial.store.recovery import recover_once
 from fluvial.store.writer import process as _writer_process
 from fluvial.store.writer.batch import (
+    EDGES,
     EVENT,
     FLOW_RUN,
     HEARTBEAT,
@@ -251,6 +252,14 @@ class Recorder:
         """An emitted event (see :mod:`fluvial.events`), written with the next batch."""
         q = self._queue
         q.append((EVENT, event_id, name, occurred, resource, related, payload, follows))
+        if len(q) == self._wake_at:
+            self._wake.set()
+
+    def edges(self, flow_run_id: UUID | None, downstream: UUID,
+              upstreams: Iterable[UUID]) -> None:
+        """The task runs whose futures fed task run ``downstream`` (for the run graph)."""
+        q = self._queue
+        q.append((EDGES, flow_run_id, downstream, upstreams))
         if len(q) == self._wake_at:
             self._wake.set()
 

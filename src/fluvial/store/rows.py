@@ -22,6 +22,7 @@ __all__ = [
     "apply_latest",
     "existing",
     "stale",
+    "insert_edges",
     "insert_flow_runs",
     "insert_logs",
     "insert_settled_states",
@@ -165,6 +166,16 @@ def insert_settled_states(conn: Any, running: Sequence[tuple[str, float]],
 def insert_logs(conn: Any, rows: Sequence[LogRow]) -> None:
     if rows:
         conn.executemany(_INSERT_LOG, rows)
+
+
+_INSERT_EDGE = ("INSERT INTO task_run_edges (flow_run_id, upstream_id, downstream_id) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+
+
+def insert_edges(conn: Any, edges: Sequence[tuple[str | None, str, str]]) -> None:
+    """``(flow run, upstream task run, downstream task run)`` edges; one already there is
+    left as it is (a resent batch, a retried run)."""
+    conn.executemany(_INSERT_EDGE, edges)
 
 
 def update_heartbeats(conn: Any, beats: Iterable[tuple[float, str]]) -> None:

@@ -16,7 +16,7 @@ import dataclasses
 from typing import Any
 
 from fluvial.annotations import allow_failure, opaque, quote, unmapped
-from fluvial.futures import Future
+from fluvial.futures import Future, FutureList
 
 __all__ = ["ATOMIC", "Upstream", "extract", "extract_call", "resolve_call"]
 
@@ -64,6 +64,8 @@ def extract(obj: Any, found: list[Future], allowed: list[int] | None = None) -> 
         before = len(found)
         items = [extract(item, found, allowed) for item in obj]
         return obj if len(found) == before else cls(items)
+    if cls is FutureList:  # a map's futures passed on: the task gets the list of results
+        return [extract(item, found, allowed) for item in obj]
     if cls is dict:
         before = len(found)
         pairs = {key: extract(value, found, allowed) for key, value in obj.items()}

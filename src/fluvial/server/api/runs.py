@@ -62,11 +62,13 @@ def _run_or_404(conn: Any, run_id: str) -> dict[str, Any]:
 
 @router.get("/{run_id}")
 def read_flow_run(run_id: str) -> dict[str, Any]:
-    """One flow run with its state history and its task runs counted per task and state."""
+    """One flow run with its state history, its task runs counted per task and state, and
+    the edges between its tasks (how many task runs of one fed runs of the other)."""
     with connection() as conn:
         run = _run_or_404(conn, run_id)
         run["states"] = queries.run_states(conn, run_id)
         run["tasks"] = queries.task_run_summary(conn, run_id)
+        run["edges"] = queries.task_edges(conn, run_id)
     return run
 
 

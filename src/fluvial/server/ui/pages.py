@@ -140,10 +140,11 @@ def run_page(request: Request, run_id: str, cursor: str | None = None) -> Respon
         except ValueError:
             raise HTTPException(400, "bad cursor") from None
         logs = queries.logs(conn, run_id, limit=500)
+        edges = queries.task_edges(conn, run_id)
     return page(request, "run.html", nav="Runs", run=run, states=states, tasks=tasks,
                 task_page=task_page, logs=logs, artifacts=_artifacts(run_id),
                 total_task_runs=sum(t["total"] for t in tasks),
-                timeline=_timeline(run, tasks), graph=_graph(tasks),
+                timeline=_timeline(run, tasks), graph=_graph(tasks, edges),
                 stream_url=live)
 
 
@@ -179,16 +180,50 @@ def _timeline(run: dict[str, Any], tasks: list[dict[str, Any]]) -> list[dict[str
     return bars
 
 
-def _graph(tasks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One node per task (not per task run: a map of thousands is one node), in start order."""
+NODE_W, NODE_H, COLUMN, ROW = 150, 36, 200, 56
+
+
+def _graph(tasks: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, Any]:
+    """One node per task (not per task run: a map of thousands is one node with a count),
+    edges between tasks with how many task-run edges each stands for. Laid out by start
+    time: a task's column is one past the furthest of its upstream tasks that started
+    before it; within a column, tasks go down in start order."""
+    order = {t["task_key"]: i for i, t in enumerate(tasks)}  # tasks come in start order
+    upstreams: dict[str, set[str]] = {}
+    for e in edges:
+        if e["upstream"] in order and e["downstream"] in order \
+                and order[e["upstream"]] < order[e["downstream"]]:
+            upstreams.setdefault(e["downstream"], set()).add(e["upstream"])
+    column: dict[str, int] = {}
+    rows_in: dict[int, int] = {}
     nodes = []
-    for i, t in enumerate(tasks):
+    place: dict[str, tuple[float, float]] = {}
+    for t in tasks:
+        key = t["task_key"]
+        col = 1 + max((column[u] for u in upstreams.get(key, ())), default=-1)
+        column[key] = col
+        row = rows_in.get(col, 0)
+        rows_in[col] = row + 1
+        x, y = 10 + col * COLUMN, 10 + row * ROW
+        place[key] = (x, y)
         worst = next((s for s in ("CRASHED", "FAILED", "RUNNING") if s in t["states"]),
                      "COMPLETED")
-        nodes.append({"name": t["name"], "total": t["total"], "x": 10 + (i % 5) * 175,
-                      "y": 10 + (i // 5) * 56, "color": COLORS[worst]})
-    rows = (len(nodes) + 4) // 5 or 1
-    return {"nodes": nodes, "edges": [], "width": 900, "height": 20 + rows * 56}
+        nodes.append({"name": t["name"], "total": t["total"], "x": x, "y": y,
+                      "color": COLORS[worst]})
+    lines = []
+    for e in edges:
+        up, down = place.get(e["upstream"]), place.get(e["downstream"])
+        if up is None or down is None or e["upstream"] == e["downstream"]:
+            continue  # a task feeding its own runs (a chain) shows in the edge list only
+        x1, y1 = up[0] + NODE_W, up[1] + NODE_H / 2
+        x2, y2 = down[0], down[1] + NODE_H / 2
+        lines.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "count": e["count"],
+                      "lx": round((x1 + x2) / 2, 1), "ly": round((y1 + y2) / 2 - 4, 1),
+                      "title": f"{e['upstream']} \u2192 {e['downstream']}: {e['count']}"})
+    columns = max(column.values(), default=0) + 1
+    rows = max(rows_in.values(), default=1)
+    return {"nodes": nodes, "edges": lines, "width": max(900, 20 + columns * COLUMN),
+            "height": 20 + rows * ROW}
 
 
 @router.get("/deployments", response_class=HTMLResponse)

@@ -29,6 +29,7 @@ __all__ = [
     "FLOW_RUN",
     "RETRIES",
     "BatchWriter",
+    "EDGES",
     "EVENT",
     "HEARTBEAT",
     "LOG",
@@ -61,6 +62,9 @@ TASK_RUN_DONE = 5
 # An emitted event: (EVENT, id, event name, occurred, resource, related, payload, follows);
 # resource a dict, related a list of dicts, payload a dict; received is the commit time.
 EVENT = 6
+# Which task runs fed a task run (its data upstreams and wait_for):
+# (EDGES, flow_run_id, downstream task run id, sequence of upstream task run ids)
+EDGES = 7
 
 logger = logging.getLogger("fluvial.store")
 
@@ -154,8 +158,8 @@ class Prepared:
     ``running``/``finals`` their states; everything else goes the general way.
     """
 
-    __slots__ = ("beats", "emitted", "finals", "flows", "latest", "log_rows", "running",
-                 "settled", "skipped", "state_rows", "tasks")
+    __slots__ = ("beats", "edges", "emitted", "finals", "flows", "latest", "log_rows",
+                 "running", "settled", "skipped", "state_rows", "tasks")
 
     def __init__(self) -> None:
         self.flows: dict[str, tuple] = {}
@@ -168,6 +172,7 @@ class Prepared:
         self.beats: dict[str, float] = {}
         self.latest: dict[str, list] = {}
         self.emitted: list[event_rows.EventInsert] = []
+        self.edges: list[tuple[str | None, str, str]] = []
         self.skipped = 0
 
     def unsettle(self, run: str) -> None:
@@ -274,6 +279,10 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
             elif kind == HEARTBEAT:
                 run = str(event[1])
                 batch.beats[run] = max(batch.beats.get(run, 0.0), float(event[2]))
+            elif kind == EDGES:
+                _, flow_run_id, downstream, upstreams = event
+                flow, down = _id(flow_run_id), str(downstream)
+                batch.edges.extend((flow, str(up), down) for up in upstreams)
             elif kind == EVENT:
                 _, event_id, name, occurred, resource, related, payload, follows = event
                 batch.emitted.append((
@@ -313,6 +322,8 @@ def apply(conn: Connection, batch: Prepared) -> int:
     rows.insert_states(conn, batch.state_rows)
     rows.insert_logs(conn, batch.log_rows)
     event_rows.insert_events(conn, batch.emitted)
+    if batch.edges:
+        rows.insert_edges(conn, batch.edges)
     if batch.beats:
         rows.update_heartbeats(conn, ((ts, run) for run, ts in batch.beats.items()))
     # States of runs created in earlier batches, of either kind.
