@@ -116,3 +116,56 @@ def test_the_worker_endpoints_check_their_input(server: ServerProcess) -> None:
     assert settle.status_code == 404
     assert httpx.post(server.url + "/api/workers/w1/claim",
                       json={"now": 1.0, "pool": "default"}).status_code == 401
+
+
+SLOW_FLOWS = '''
+import time
+
+from fluvial import flow, task, get_run_logger
+
+
+@task
+def step(i: int) -> int:
+    get_run_logger().info("step %d", i)
+    time.sleep(0.05)
+    return i
+
+
+@flow
+def slow(n: int = 40) -> int:
+    return sum(step(i) for i in range(n))
+'''
+
+
+def test_a_server_restart_while_the_worker_runs_a_flow_loses_nothing(
+        server: ServerProcess, tmp_path: Path) -> None:
+    import time
+
+    flows = tmp_path / "slow_flows.py"
+    flows.write_text(textwrap.dedent(SLOW_FLOWS))
+    dep = _post(server, "/api/deployments", {"entrypoint": f"{flows}:slow", "name": "slow"})
+    run = _post(server, f"/api/deployments/{dep['id']}/run", {"parameters": {"n": 60}})
+    env = child_env(FLUVIAL_HOME=str(tmp_path / "worker-home"), FLUVIAL_API_URL=server.url,
+                    FLUVIAL_API_TOKEN=server.token, FLUVIAL_PROGRESS="off")
+    worker = subprocess.Popen([sys.executable, "-m", "fluvial.cli", "worker", "start",
+                               "--pool", "default", "--max-runs", "1", "--poll-interval", "0.1"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while server.get(f"/api/flow_runs/{run['id']}")["state_type"] != "RUNNING":
+            assert time.monotonic() < deadline and worker.poll() is None, "the run did not start"
+            time.sleep(0.05)
+        server.stop()
+        time.sleep(1.5)  # the flow goes on; its batches and the worker's polls fail meanwhile
+        assert worker.poll() is None
+        server.start()
+        output, _ = worker.communicate(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    finished = server.get(f"/api/flow_runs/{run['id']}")
+    assert finished["state_type"] == "COMPLETED", (finished, output)
+    assert server.rows("SELECT count(*), count(DISTINCT id) FROM task_runs") == [(60, 60)]
+    steps = server.rows("SELECT message FROM logs WHERE message LIKE '%step %'")
+    assert sorted(int(m.rsplit(" ", 1)[1]) for (m,) in steps) == list(range(60))

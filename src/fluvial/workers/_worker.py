@@ -392,14 +392,21 @@ class Worker:
         if self.children:
             logger.info("Worker %s: stopping; waiting for %d run(s) to finish (signal again "
                         "to hand them back)", self.name, len(self.children))
+        from fluvial.exceptions import ApiError
+
         while self.children:
             if self._hand_back:
                 self._terminate_all()
             now = self.clock()
-            if now - self._last_beat >= self.heartbeat_interval:
-                self.heartbeat(now)
-            self._signal_cancelled()
-            self._collect()
+            try:
+                if now - self._last_beat >= self.heartbeat_interval:
+                    self.heartbeat(now)
+                self._signal_cancelled()
+                self._collect()
+            except ApiError as exc:  # the server restarts: the runs go on, ask again
+                logger.warning("Worker %s: %s; trying again", self.name, exc)
+                time.sleep(min(self.poll_interval * 4, 1.0))
+                continue
             if self.children:
                 time.sleep(min(self.poll_interval, 0.1))
 
