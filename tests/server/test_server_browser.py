@@ -151,3 +151,42 @@ def test_a_user_watches_runs_live_and_quick_runs_a_deployment(
                                      .find_elements(By.CSS_SELECTOR, "tr[id^='task-']")) == 2,
               "its task runs to appear live")
     browser.save_screenshot(str(tmp_path / "quick-run.png"))
+
+
+@pytest.mark.timeout(300)
+def test_the_run_page_draws_the_edges_between_tasks(home: Path, server: str, browser,
+                                                     tmp_path: Path) -> None:
+    """A map feeding a reduce: two nodes (the map's one with its count) and one arrow
+    labelled with how many task runs fed the reduce."""
+    from selenium.webdriver.common.by import By
+
+    import fluvial.store as store
+    from fluvial import flow, get_run_context, task
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @task
+    def add_all(values: list[int]) -> int:
+        return sum(values)
+
+    @flow
+    def reduce_map() -> object:
+        add_all.submit(double.map(range(120))).wait()
+        return get_run_context().flow_run.id
+
+    run_id = reduce_map()
+    recorder = store.get_recorder()
+    assert recorder is not None
+    recorder.flush()
+    browser.get(f"{server}/runs/{run_id}")
+    graph = _wait_for(browser, lambda d: d.find_element(
+        By.CSS_SELECTOR, "svg[aria-label='task graph']"), "the run's graph")
+    nodes = graph.find_elements(By.TAG_NAME, "rect")
+    edges = graph.find_elements(By.CSS_SELECTOR, "g.edge")
+    assert len(nodes) == 2 and len(edges) == 1
+    assert "× 120" in graph.text and "120" in edges[0].text
+    double_x, add_x = (float(n.get_attribute("x")) for n in nodes)
+    assert double_x < add_x  # laid out by start: the map before the reduce it fed
+    browser.save_screenshot(str(tmp_path / "graph.png"))
