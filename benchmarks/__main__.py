@@ -49,6 +49,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "ray": ("benchmarks.bench_remote", "run_ray"),
     "caching": ("benchmarks.bench_features", "run_caching"),
     "limits": ("benchmarks.bench_features", "run_limits"),
+    "streaming": ("benchmarks.bench_streaming", "run"),
     "locality": ("benchmarks.bench_features", "run_locality"),
     "scheduler": ("benchmarks.bench_scheduler", "run"),
     "exactly-once": ("benchmarks.bench_exactly_once", "run"),

@@ -463,7 +463,8 @@ class Task(Generic[P, R]):
         stream = FutureStream(self.name, StreamInputs(self.name, positional, keyword), make,
                               submit, bound,
                               on_done=None if streams is None else streams.discard,
-                              check_first=self._check_arguments)
+                              check_first=self._check_arguments,
+                              backlog=_backlog_of(getattr(tracker, "recorder", None)))
         if streams is not None and not stream.done:
             streams.add(stream)  # drained at the flow's end if nobody consumes it
         if return_state:
@@ -528,6 +529,13 @@ def _is_mappable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _backlog_of(recorder: Any) -> Callable[[], int] | None:
+    """How many of the run record's events wait to be written (None: no record)."""
+    if recorder is None or not hasattr(recorder, "pending"):
+        return None
+    return lambda: int(recorder.pending)
 
 
 def _one_shot(value: Any) -> bool:

@@ -214,3 +214,39 @@ def test_driver_memory_does_not_grow_with_the_length_of_the_map():
     small, large = _driver_peak(2_000), _driver_peak(20_000)
     print(f"\ndriver peak: {small / 1e3:.0f} kB for 2 000 items, {large / 1e3:.0f} kB for 20 000")
     assert large <= 1.3 * small + 200_000
+
+
+def test_a_stream_waits_while_the_run_record_is_far_behind():
+    # the record's backlog is part of the bound: no inputs are read while it is too long
+    from fluvial.orchestration import streaming
+
+    backlog = [streaming.RECORD_BACKLOG + 1]
+    items = Counted(20)
+
+    def pending() -> int:
+        backlog[0] = max(0, backlog[0] - 5_000)  # the writer catches up meanwhile
+        return backlog[0] + (streaming.RECORD_BACKLOG if backlog[0] else 0)
+
+    @flow
+    def paced():
+        stream = FutureStream("square", streaming.StreamInputs("square", [(items, False)], {}),
+                              lambda args, kwargs: _submission(args), _submit, 5,
+                              backlog=pending)
+        return stream.result()
+
+    assert paced() == [i * i for i in range(20)]
+    assert backlog[0] == 0  # it asked until the backlog was gone before reading
+
+
+def _submission(args):  # type: ignore[no-untyped-def]
+    from fluvial.orchestration.submission import prepare
+    from fluvial.runs import TaskRun
+
+    return prepare(TaskRun(square, args, {}, frozenset(), None), [])
+
+
+def _submit(subs):  # type: ignore[no-untyped-def]
+    from fluvial.orchestration.submission import current_runner, dispatch
+
+    runner, tracker, _ = current_runner()
+    return dispatch(runner, tracker, subs)

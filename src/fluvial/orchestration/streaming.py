@@ -16,6 +16,11 @@ run's function returns (the flow waits for every item, as it waits for every sub
 run; the results are dropped and failures count as unobserved ones). Outside a flow, a
 stream runs as far as it is consumed.
 
+The run record is part of the bound: when its writer falls behind (more than
+``RECORD_BACKLOG`` events waiting to be written), the stream reads no more inputs
+until the backlog is back under it, so a map of a million runs does not pile a
+million records up in the driver's memory (it then runs at the record's pace).
+
 Inputs of different lengths cannot be checked upfront: when one mapped argument runs
 out while another still has items (or reading an input raises), nothing more is
 submitted, the runs already submitted go on and are delivered, and then the consumer
@@ -43,7 +48,8 @@ __all__ = ["FutureStream", "StreamInputs", "check_max_in_flight"]  # the last: f
 
 logger = logging.getLogger("fluvial.streaming")
 
-_END = object()
+RECORD_BACKLOG = 20_000  # record events waiting to be written before a stream pauses
+RECORD_WAIT_SECONDS = 10.0  # a writer that stalls longer than this does not stop the map
 
 
 class StreamInputs:
@@ -110,8 +116,8 @@ class FutureStream:
                  make: Callable[[tuple[Any, ...], dict[str, Any]], Submission],
                  submit: Callable[[list[Submission]], list[Future]],
                  max_in_flight: int, on_done: Callable[[FutureStream], None] | None = None,
-                 check_first: Callable[[tuple[Any, ...], dict[str, Any]], None] | None = None
-                 ) -> None:
+                 check_first: Callable[[tuple[Any, ...], dict[str, Any]], None] | None = None,
+                 backlog: Callable[[], int] | None = None) -> None:
         self.task_name = task_name
         self.max_in_flight = max_in_flight
         self._inputs = inputs
@@ -119,6 +125,7 @@ class FutureStream:
         self._submit = submit
         self._on_done = on_done
         self._check_first = check_first
+        self._backlog = backlog  # how many record events wait to be written
         self._completed: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._index: dict[Any, int] = {}  # open runs: task run id -> input position
         self._open = 0  # submitted and not yet taken by the consumer
@@ -139,6 +146,7 @@ class FutureStream:
         room = self.max_in_flight - self._open
         if not first and room < self._chunk and self._open > 0:
             return
+        self._wait_for_the_record()
         subs: list[Submission] = []
         try:
             while len(subs) < room:
@@ -168,6 +176,18 @@ class FutureStream:
                 future.add_done_callback(put)
         if self._exhausted and self._open == 0:
             self._finished()
+
+    def _wait_for_the_record(self) -> None:
+        backlog = self._backlog
+        if backlog is None or backlog() <= RECORD_BACKLOG:
+            return
+        deadline = time.monotonic() + RECORD_WAIT_SECONDS
+        while backlog() > RECORD_BACKLOG:
+            if time.monotonic() > deadline:
+                logger.warning("map of task %r: the run record's writer is %d events behind; "
+                               "going on without waiting for it", self.task_name, backlog())
+                return
+            time.sleep(0.002)
 
     def _stop(self, exc: BaseException) -> None:
         self._exhausted = True
