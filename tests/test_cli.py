@@ -138,3 +138,14 @@ def test_retry_passes_a_flows_var_keyword_arguments_flat(cli, tmp_path: Path):
     retried = cli("runs", "retry", run_id)
     assert retried.returncode == 0, retried.stderr
     assert "(1, {'foo': 2})" in retried.stdout
+
+
+def test_commands_that_read_the_local_record_say_so_when_an_api_url_is_set(cli):
+    env_url = {"FLUVIAL_API_URL": "http://127.0.0.1:9"}
+    listed = subprocess.run([sys.executable, "-m", "fluvial.cli", "runs", "ls"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **env_url})
+    assert listed.returncode == 0, listed.stderr
+    assert "FLUVIAL_API_URL is set, but `fluvial runs` uses the local record" in listed.stderr
+    plain = cli("runs", "ls")
+    assert "FLUVIAL_API_URL" not in plain.stderr

@@ -48,6 +48,29 @@ __all__ = ["main"]
 def main() -> None:
     """fluvial: plain Python functions as tasks and flows."""
     _recover_crashed_runs()
+    _note_local_reads()
+
+
+# Commands that read or change the record directly, even with FLUVIAL_API_URL set (only
+# flow runs' recording and `fluvial worker start` go through the server so far).
+_LOCAL_ONLY = frozenset({"runs", "concurrency-limit", "variable", "block", "artifact", "asset",
+                         "deploy", "deployment", "events", "automation", "task"})
+
+
+def _note_local_reads() -> None:
+    """With FLUVIAL_API_URL set, say on stderr that a command uses the local record."""
+    from fluvial import settings
+
+    try:
+        current = settings.get()
+    except Exception:  # noqa: BLE001 - an invalid setting: the command says so
+        return
+    ctx = click.get_current_context(silent=True)
+    command = ctx.invoked_subcommand if ctx is not None else None
+    if current.api_url is not None and command in _LOCAL_ONLY:
+        click.echo(f"fluvial: note: FLUVIAL_API_URL is set, but `fluvial {command}` uses the "
+                   "local record (FLUVIAL_HOME / FLUVIAL_DATABASE_URL), not the server's",
+                   err=True)
 
 
 def _recover_crashed_runs() -> None:
