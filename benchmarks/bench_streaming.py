@@ -2,9 +2,10 @@
 
 A ``.map`` over a generator of N no-ops with ``max_in_flight=1000``, consumed with
 ``as_completed`` (each result read and dropped), on threads and on Dask (a
-``LocalCluster`` of 2 worker processes). Each size runs in a fresh driver process (its
-own throwaway FLUVIAL_HOME, the run record on) that reports its peak RSS
-(``ru_maxrss``: the driver only, not the Dask workers) and the map's throughput.
+``LocalCluster`` of 2 worker processes, its scheduler in a process of its own). Each
+size runs in a fresh driver process (its own throwaway FLUVIAL_HOME, the run record on)
+that reports its peak RSS (``ru_maxrss``: the driver only, not the Dask scheduler or
+workers) and the map's throughput.
 
 Rows: for each runner, the peak RSS at N = 1 000 000 against N = 100 000 (issue 15
 target: <= 1.2x), and the throughput at each size. ``--quick`` uses 10 000 / 100 000.
@@ -64,14 +65,30 @@ def _child(runner_kind: str, n: int) -> dict[str, Any]:
         from fluvial.runners import ThreadPoolTaskRunner
 
         return measure(ThreadPoolTaskRunner())
-    import distributed
-
     from fluvial.runners.dask import DaskTaskRunner
 
-    with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
-            DaskTaskRunner(address=cluster.scheduler_address) as runner:
-        return measure(runner)
+    # the cluster (its scheduler too) lives in another process: only the driver is measured
+    cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert cluster.stdout is not None
+        address = cluster.stdout.readline().strip()
+        with DaskTaskRunner(address=address) as runner:
+            return measure(runner)
+    finally:
+        assert cluster.stdin is not None
+        cluster.stdin.close()
+        cluster.wait(60)
+
+
+_CLUSTER = f"""
+import sys
+from distributed import LocalCluster
+with LocalCluster(n_workers={WORKERS}, threads_per_worker=1, processes=True,
+                  host="127.0.0.1", dashboard_address=None) as cluster:
+    print(cluster.scheduler_address, flush=True)
+    sys.stdin.read()
+"""
 
 
 def _measured(runner_kind: str, n: int) -> dict[str, Any]:

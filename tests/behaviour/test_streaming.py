@@ -126,10 +126,11 @@ def test_a_stream_nobody_consumes_still_runs_to_the_end(runner, tmp_path: Path):
     assert sorted(int(p.name) for p in tmp_path.iterdir()) == list(range(40))
 
 
-def test_the_runner_default_bound_streams_maps_over_iterators_only():
-    from fluvial.runners import ThreadPoolTaskRunner
+def test_the_runner_default_bound_streams_maps_over_iterators_only(runner):
+    # (runners take it as max_in_flight=...; the shared test runner gets it set here)
+    runner.max_in_flight = 6
 
-    @flow(task_runner=ThreadPoolTaskRunner(4, max_in_flight=6))
+    @flow(task_runner=runner)
     def defaults():
         items = Counted(30)
         stream = square.map(items)
@@ -138,7 +139,10 @@ def test_the_runner_default_bound_streams_maps_over_iterators_only():
         total = sum(f.result() for f in fluvial.as_completed(stream))
         return type(stream), first_read, total, type(eager), eager.result()
 
-    kind, first_read, total, eager_kind, eager = defaults()
+    try:
+        kind, first_read, total, eager_kind, eager = defaults()
+    finally:
+        runner.max_in_flight = None
     assert kind is FutureStream and first_read == 6
     assert total == sum(i * i for i in range(30))
     assert eager_kind is FutureList and eager == [1, 4, 9]
@@ -162,8 +166,18 @@ def test_a_bad_bound_is_refused_naming_the_task(bad, error):
 
     with pytest.raises(error, match="square.*max_in_flight"):
         refused()
-    with pytest.raises(error, match="max_in_flight"):
+    with pytest.raises(error, match="ThreadPoolTaskRunner.*max_in_flight"):
         fluvial.runners.ThreadPoolTaskRunner(max_in_flight=bad)
+
+
+def test_runners_keep_their_default_bound_for_subflows():
+    from fluvial.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from fluvial.runners.dask import DaskTaskRunner
+    from fluvial.runners.ray import RayTaskRunner
+
+    for made in (ThreadPoolTaskRunner(2, max_in_flight=7), ProcessPoolTaskRunner(2, max_in_flight=7),
+                 DaskTaskRunner(max_in_flight=7), RayTaskRunner(max_in_flight=7)):
+        assert made.max_in_flight == 7 and made.duplicate().max_in_flight == 7
 
 
 def test_a_bad_first_call_raises_from_map_before_anything_runs():
