@@ -10,8 +10,9 @@ The commits happen in a **writer process** (:mod:`fluvial.store.writer.process`)
 so that turning events into rows and SQL does not take the driver's GIL from
 the engine's threads: the drain thread only pickles each batch (UUIDs as
 ints, see :mod:`fluvial.store.writer.wire`) onto the process's stdin, and a second
-thread reads the acknowledgements. The process holds at most two task-run batches
-at a time (one committing, the next being prepared); the rest of the backlog waits
+thread reads the acknowledgements. The process holds at most three batches of at
+most 2 000 events at a time (one committing, the next ones being prepared or on
+their way, so it never waits for work); the rest of the backlog waits
 in the queue, where a flow run's rows and states overtake it, so a flow's final
 state never waits behind the whole backlog. The process is started by the drain thread,
 so the first flow does not wait for it: events queue until it is up. If it
@@ -74,7 +75,7 @@ _RETRIES = RETRIES
 START_TIMEOUT_S = BUSY_TIMEOUT_S  # the writer process must be up (and connected) by then
 STOP_TIMEOUT_S = BUSY_TIMEOUT_S * RETRIES + 5  # the last batch, retried, then the exit
 _fallback_logged = False
-IN_FLIGHT_BATCHES = 2  # batches handed to the writer process and not yet acknowledged
+IN_FLIGHT_BATCHES = 3  # batches handed to the writer process and not yet acknowledged
 
 
 class _Flush:
@@ -105,8 +106,8 @@ class Recorder:
         target: DatabaseTarget | None = None,
         *,
         interval: float = 0.1,
-        max_batch: int = 5_000,
-        wake_at: int = 5_000,
+        max_batch: int = 2_000,
+        wake_at: int = 2_000,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be greater than 0")
@@ -403,7 +404,7 @@ class Recorder:
         Its pipe is first come, first committed: a flow run's state sent behind a
         long task-run backlog would wait for all of it (and the flow's final state is
         waited for). So task-run batches are handed over only as the writer takes them:
-        one being committed, one being prepared.
+        one being committed, the next being prepared, one on its way.
         """
         return (self._proc is not None and not self._writer_gone
                 and len(self._sent) >= IN_FLIGHT_BATCHES)
