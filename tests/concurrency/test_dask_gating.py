@@ -180,3 +180,25 @@ def test_deleting_a_limit_lets_the_held_runs_go(session_runner, tmp_path):
         delete_limit("gated")
     assert held == 4
     assert results == [0, 1, 2, 3]
+
+
+@task
+def fails() -> int:
+    raise ValueError("upstream failed")
+
+
+def test_a_tagged_run_the_driver_launches_later_is_gated_too(session_runner, tmp_path):
+    # an allow_failure upstream: the driver launches the tagged run once it has failed
+    runner = session_runner("dask")
+    set_limit("gated", 1)
+    try:
+        @flow(task_runner=runner)
+        def later():
+            up = fails.submit()
+            return gated_quick.submit(fluvial.allow_failure(up), str(tmp_path / "log"))
+
+        state = later(return_state=True)
+    finally:
+        delete_limit("gated")
+    assert state.is_completed(), state
+    assert (tmp_path / "log").exists()

@@ -45,6 +45,7 @@ from fluvial.worker.batch import run_batch
 from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
+    from fluvial.futures import Future
     from fluvial.runs import Submission
 
 __all__ = ["DaskTaskRunner", "get_async_dask_client", "get_dask_client"]
@@ -182,6 +183,14 @@ class DaskTaskRunner(RemoteTaskRunner):
     #: tagged runs are not gated by the driver: the scheduler plugin holds each one until
     #: it holds its slots (see fluvial.concurrency._dask)
     gates_tags = True
+
+    def submit_many(self, submissions: Sequence[Submission]) -> list[Future]:
+        if self._gates is None and any(s.task_run.tags for s in submissions):
+            # made here, in the submitting thread: making it registers the scheduler
+            # plugin, a blocking call that must not run on the client's event loop
+            # (where a run waiting on another runner's upstream is launched later)
+            self._gates = self.slot_manager()
+        return super().submit_many(submissions)
 
     def _gate(self, tags: frozenset[str]) -> dict[str, int] | None:
         """The scheduler plugin's annotation for a run of ``tags`` ({tag: limit} of its
