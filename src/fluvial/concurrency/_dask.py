@@ -46,7 +46,9 @@ __all__ = ["GATE_ANNOTATION", "DaskSlotManager", "SlotsSchedulerPlugin"]
 PLUGIN_NAME = "fluvial-slots"
 GATE_ANNOTATION = "fluvial_slots"  # the task annotation: {tag: limit} of a gated run
 HELD = "fluvial-slots://held"  # the worker restriction of a run waiting for its slots
-_DONE = frozenset({"memory", "erred", "forgotten"})
+# a run in memory stays known: if its result is lost with a worker, Dask computes it
+# again, and it queues for its slots again
+_DONE = frozenset({"erred", "forgotten"})
 
 
 class _Gated:
@@ -109,7 +111,8 @@ class SlotsSchedulerPlugin(SchedulerPlugin):
             self._free(gated)
         if finish in _DONE:
             del self.gated[key]
-        else:  # taken back (its worker died, or an input was lost): gate it again
+        elif finish != "memory":  # taken back (its worker died, an input or its result
+            # was lost): gate it again
             ts = self.scheduler.tasks.get(key)
             if ts is not None:
                 ts.worker_restrictions = {HELD}
