@@ -169,3 +169,34 @@ def test_a_server_restart_while_the_worker_runs_a_flow_loses_nothing(
     assert server.rows("SELECT count(*), count(DISTINCT id) FROM task_runs") == [(60, 60)]
     steps = server.rows("SELECT message FROM logs WHERE message LIKE '%step %'")
     assert sorted(int(m.rsplit(" ", 1)[1]) for (m,) in steps) == list(range(60))
+
+
+def test_a_run_cancelled_on_the_server_is_stopped_by_its_worker(
+        server: ServerProcess, tmp_path: Path) -> None:
+    import time
+
+    flows = tmp_path / "slow_flows.py"
+    flows.write_text(textwrap.dedent(SLOW_FLOWS))
+    dep = _post(server, "/api/deployments", {"entrypoint": f"{flows}:slow", "name": "slow"})
+    run = _post(server, f"/api/deployments/{dep['id']}/run", {"parameters": {"n": 2000}})
+    env = child_env(FLUVIAL_HOME=str(tmp_path / "worker-home"), FLUVIAL_API_URL=server.url,
+                    FLUVIAL_API_TOKEN=server.token, FLUVIAL_PROGRESS="off")
+    worker = subprocess.Popen([sys.executable, "-m", "fluvial.cli", "worker", "start",
+                               "--pool", "default", "--max-runs", "1", "--poll-interval", "0.1"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while server.get(f"/api/flow_runs/{run['id']}")["state_type"] != "RUNNING":
+            assert time.monotonic() < deadline and worker.poll() is None, "the run did not start"
+            time.sleep(0.05)
+        assert _post(server, f"/api/flow_runs/{run['id']}/cancel", {}) == {
+            "state_type": "CANCELLING"}
+        output, _ = worker.communicate(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    assert "stopping flow run" in output
+    finished = server.get(f"/api/flow_runs/{run['id']}")
+    assert finished["state_type"] == "CANCELLED", (finished, output)
+    assert server.rows("SELECT count(*) FROM task_runs")[0][0] < 2000
