@@ -151,9 +151,7 @@ def _state_columns(folded: list | None) -> rows.LatestState:
 class Prepared:
     """A batch turned into rows, ready to write: everything that needs no database.
 
-    Built by :func:`prepare` (pure Python, so the writer process can prepare the next
-    batch while SQLite, which releases the GIL, writes this one) and written by
-    :func:`apply`. ``settled`` holds the task_runs rows of runs settled in one event and
+    Built by :func:`prepare` (pure Python, no database) and written by :func:`apply`. ``settled`` holds the task_runs rows of runs settled in one event and
     touched by nothing else in the batch (their latest state known: no folding), and
     ``running``/``finals`` their states; everything else goes the general way.
     """
@@ -379,22 +377,12 @@ class BatchWriter:
         Returns ``(skipped, None)`` once written (to the database or the journal), or
         ``(0, error)`` when neither would take them (then nothing of the batch is kept).
         """
-        return self._commit(events, None)
-
-    def commit_prepared(self, events: Sequence[tuple],
-                        prepared: Prepared) -> tuple[int, BaseException | None]:
-        """:meth:`commit`, given ``prepare(events, self.pid, self.hostname)`` already."""
-        return self._commit(events, prepared)
-
-    def _commit(self, events: Sequence[tuple],
-                prepared: Prepared | None) -> tuple[int, BaseException | None]:
         if self.journal.pending and not self._replay():
             return self._spill(events, None)
         deadline = time.monotonic() + self.retry_seconds
         wait = 0.05
         while True:
-            skipped, error = (self.commit_once(events) if prepared is None
-                              else self._apply_once(prepared))
+            skipped, error = self.commit_once(events)
             if error is None:
                 return skipped, None
             if time.monotonic() + wait > deadline:

@@ -13,9 +13,8 @@ see :mod:`fluvial.store.writer.wire`):
                        order, after the batch's transaction committed (or failed)
 
 Each batch is one transaction, committed only once the whole frame arrived. A
-second thread reads, decodes and prepares the next batch (pure Python) while the
-main one commits (SQLite releases the GIL while it writes); acknowledgements stay
-in order. At
+second thread reads and decodes the next batch while the main one commits;
+acknowledgements stay in order. At
 end of input (the driver closed the pipe, or died) the writer commits what it
 fully received and exits; it also exits when its parent is gone even if the
 pipe stays open (a forked grandchild holding it). Runs are recorded with the
@@ -117,35 +116,30 @@ def main() -> int:
         send(("failed", f"{type(exc).__name__}: {exc}"))
         return 1
     send(("ready", os.getpid()))
-    # Batches are read, decoded and prepared (Python) in a thread of their own while this
-    # one commits the one before (SQLite releases the GIL while it writes); in order.
+    # Batches are read and decoded (the unpickler is C) in a thread of their own while
+    # this one commits the one before. Not prepared there: turning events into rows is
+    # Python, and two threads taking turns at the GIL made the commit slower, not faster.
     batches: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
-    threading.Thread(target=_read_batches, args=(reader, writer, batches),
+    threading.Thread(target=_read_batches, args=(reader, batches),
                      name="fluvial-writer-read", daemon=True).start()
     try:
         while True:
             batch = batches.get()
             if batch is None:
                 break  # the end of the input, or the driver died mid-frame
-            events, prepared, problem = batch
+            events, problem = batch
             if problem is not None:
                 send(("ack", 0, problem, collect.take()))
                 continue
-            if not events:
-                skipped, error = 0, None
-            elif prepared is None:
-                skipped, error = writer.commit(events)
-            else:
-                skipped, error = writer.commit_prepared(events, prepared)
+            skipped, error = writer.commit(events) if events else (0, None)
             send(("ack", skipped, None if error is None else str(error), collect.take()))
     finally:
         writer.close()
     return 0
 
 
-def _read_batches(reader: Any, writer: Any, batches: queue.Queue[tuple | None]) -> None:
-    """Frames from the driver, each as ``(events, prepared, problem)``; None at the end."""
-    from fluvial.store.writer.batch import prepare
+def _read_batches(reader: Any, batches: queue.Queue[tuple | None]) -> None:
+    """Frames from the driver, each as ``(events, problem)``; None at the end."""
     from fluvial.store.writer.wire import WireError, decode
 
     try:
@@ -159,13 +153,9 @@ def _read_batches(reader: Any, writer: Any, batches: queue.Queue[tuple | None]) 
             try:
                 events = decode(payload)
             except Exception as exc:
-                batches.put(((), None, f"undecodable batch: {exc}"))
+                batches.put(((), f"undecodable batch: {exc}"))
                 continue
-            try:
-                prepared = prepare(events, writer.pid, writer.hostname) if events else None
-            except Exception:  # committed the slow way, which reports it
-                prepared = None
-            batches.put((events, prepared, None))
+            batches.put((events, None))
     finally:
         batches.put(None)
 
