@@ -33,6 +33,11 @@ def test_threads_group_writes_expected_rows(tmp_path: Path) -> None:
         f"store backlog flush after map {n}",
         f"chain of {chain}",
         f"peak memory, map {n}",
+        "per-run cost: build the run (driver: TaskRun + prepare)",
+        "per-run cost: hand it to the runner (submit_many: future, ready queue)",
+        "per-run cost: run it (execute: task engine, settle future, tracker)",
+        "per-run cost: read its result (future.result())",
+        "per-run cost: all stages vs the raw pool per item",
     }
     for row in data["rows"]:
         assert row["group"] == "threads"

@@ -127,6 +127,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def run(target: str, params: tuple[str, ...]) -> None:
     """Run the flow TARGET, given as path/to/file.py:flow_name."""
     from fluvial.exceptions import ParameterTypeError
+    from fluvial.orchestration.flow_engine import refused_for_parameters
 
     flow_obj = load_flow(target)
     kwargs = dict(_parse_param(p) for p in params)
@@ -134,6 +135,6 @@ def run(target: str, params: tuple[str, ...]) -> None:
         state = flow_obj(**kwargs, return_state=True)
     except ParameterTypeError as exc:  # arguments that do not bind
         raise click.UsageError(str(exc)) from None
-    if state.is_failed() and state.run_id is None and isinstance(state.data, ParameterTypeError):
-        raise click.UsageError(str(state.data))  # failed validation: the body never ran
+    if refused_for_parameters(state):  # failed validation: the body never ran
+        raise click.UsageError(str(state.data))
     report(state)

@@ -79,7 +79,7 @@ def run_flow(flow: FlowSpec, args: tuple, kwargs: dict, return_state: bool = Fal
         try:
             parameters = flow.validator.validate(parameters)
         except ParameterTypeError as exc:
-            refused = st.Failed(exc, f"Validation of flow parameters failed with error: {exc}")
+            refused = st.Failed(exc, f"{_REFUSED} with error: {exc}")
             _record_refused(flow, parameters, refused)
             if not return_state:
                 raise
@@ -141,6 +141,16 @@ def _new_flow_run(flow: FlowSpec, parameters: dict[str, Any], *,
                    lineage, parent_flow_run_id=parent_id,
                    root_flow_run_id=parent_flow.flow_run.root_flow_run_id if parent_flow
                    else parent_id)
+
+
+_REFUSED = "Validation of flow parameters failed"
+
+
+def refused_for_parameters(state: State) -> bool:
+    """Whether ``state`` is that of a call refused because its parameters failed
+    validation (the flow body never ran)."""
+    return (state.is_failed() and isinstance(state.data, ParameterTypeError)
+            and (state.message or "").startswith(_REFUSED))
 
 
 def _record_refused(flow: FlowSpec, parameters: dict[str, Any], state: State) -> None:
