@@ -10,11 +10,12 @@ The commits happen in a **writer process** (:mod:`fluvial.store.writer.process`)
 so that turning events into rows and SQL does not take the driver's GIL from
 the engine's threads: the drain thread only pickles each batch (UUIDs as
 ints, see :mod:`fluvial.store.writer.wire`) onto the process's stdin, and a second
-thread reads the acknowledgements. The process holds at most three batches of at
-most 2 000 events at a time (one committing, the next ones being prepared or on
-their way, so it never waits for work); the rest of the backlog waits
-in the queue, where a flow run's rows and states overtake it, so a flow's final
-state never waits behind the whole backlog. The process is started by the drain thread,
+thread reads the acknowledgements. The process holds at most three task-run
+batches of at most 2 000 events at a time (one committing, the next ones read
+ahead, so it never waits for work); the rest of the backlog waits in the queue.
+A flow run's rows and states overtake it there, and in the process too (it
+commits an urgent batch before the task-run batches it has not started), so a
+flow's final state waits for at most one batch, never behind the backlog. The process is started by the drain thread,
 so the first flow does not wait for it: events queue until it is up. If it
 cannot be started (or ``FLUVIAL_STORE_WRITER=thread``), or dies, the drain
 thread commits the batches itself, as before. The process ends at the end of
@@ -89,11 +90,12 @@ class _Flush:
 
 
 class _Sent:
-    """A batch in the writer process's hands: its size and the flushes waiting on it."""
+    """A batch in the writer process's hands: its number, size and the flushes waiting on it."""
 
-    __slots__ = ("markers", "size")
+    __slots__ = ("markers", "seq", "size")
 
-    def __init__(self, size: int, markers: list[_Flush]) -> None:
+    def __init__(self, seq: int, size: int, markers: list[_Flush]) -> None:
+        self.seq = seq
         self.size = size
         self.markers = markers
 
@@ -137,7 +139,8 @@ class Recorder:
         self._proc: subprocess.Popen[bytes] | None = None
         self._to_writer = -1
         self._from_writer = -1
-        self._sent: deque[_Sent] = deque()
+        self._sent: dict[int, _Sent] = {}  # by batch number, in the order sent
+        self._seq = 0
         self._sent_lock = threading.Lock()
         self._writer_gone = False
         self._acks: threading.Thread | None = None
@@ -351,7 +354,7 @@ class Recorder:
 
     def _unacknowledged(self) -> int:
         with self._sent_lock:
-            return sum(s.size for s in self._sent)
+            return sum(s.size for s in self._sent.values())
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the writer threads are gone; record nothing, write nothing.
@@ -401,11 +404,9 @@ class Recorder:
     def _writer_is_behind(self) -> bool:
         """Whether the writer process holds as many batches as it works on at once.
 
-        Its pipe is first come, first committed: a flow run's state sent behind a
-        long task-run backlog would wait for all of it (and the flow's final state is
-        waited for). So task-run batches are handed over only as the writer takes them:
-        one being committed, the next being prepared, one on its way.
-        """
+        Task-run batches are handed over only as the writer takes them (one being
+        committed, the next ones read ahead): the backlog stays here, bounded by
+        nothing but memory, where the process's progress is visible (``pending``)."""
         return (self._proc is not None and not self._writer_gone
                 and len(self._sent) >= IN_FLIGHT_BATCHES)
 
@@ -425,7 +426,7 @@ class Recorder:
                     if item[0] == FLOW_RUN:  # the one event whose contents stay in the driver
                         item = _summarized(item)
                     append(item)
-        if self._proc is not None and self._send(events, markers):
+        if self._proc is not None and self._send(events, markers, queue is self._urgent):
             return
         error: BaseException | None = None
         if events:
@@ -485,18 +486,22 @@ class Recorder:
         )
         self._acks.start()
 
-    def _send(self, events: list[tuple], markers: list[_Flush]) -> bool:
-        """Hand a batch to the writer process; False if it is gone (write it here then)."""
-        sent = _Sent(len(events), markers)
+    def _send(self, events: list[tuple], markers: list[_Flush], urgent: bool) -> bool:
+        """Hand a batch to the writer process; False if it is gone (write it here then).
+
+        An ``urgent`` batch (flow runs' rows and states) is committed by the process
+        before the task-run batches it holds but has not started."""
+        self._seq += 1
+        sent = _Sent(self._seq, len(events), markers)
         with self._sent_lock:
             gone = self._writer_gone
             if not gone:
-                self._sent.append(sent)
+                self._sent[sent.seq] = sent
         if gone:
             self._lost_writer()
             return False
         try:
-            frame = encode(events)
+            frame = encode((sent.seq, urgent, events))
         except Exception as exc:  # pragma: no cover - encode turns any value into a builtin
             self._discard(sent, exc)
             return True
@@ -504,12 +509,8 @@ class Recorder:
             write_frame(self._to_writer, frame)
         except OSError:  # it died
             with self._sent_lock:
-                try:
-                    self._sent.remove(sent)
-                except ValueError:  # the acknowledgement reader failed it already
-                    handled = True
-                else:
-                    handled = False
+                # gone already: the acknowledgement reader failed it
+                handled = self._sent.pop(sent.seq, None) is None
                 self._writer_gone = True
             self._lost_writer()
             return handled
@@ -517,9 +518,7 @@ class Recorder:
 
     def _discard(self, sent: _Sent, exc: BaseException) -> None:
         with self._sent_lock:
-            try:
-                self._sent.remove(sent)
-            except ValueError:
+            if self._sent.pop(sent.seq, None) is None:
                 return
         self.events_dropped += sent.size
         logger.warning("fluvial store: dropped a batch of %d events: %s", sent.size, exc)
@@ -537,17 +536,17 @@ class Recorder:
             logger.warning("fluvial store: %s", exc)
 
     def _read_acks(self, reader: FrameReader) -> None:
-        """Acknowledgements, in the order the batches were sent: count them, release flushes."""
+        """Acknowledgements, by batch number: count them, release flushes."""
         try:
             while True:
                 message = reader.read()
                 if message is None:
                     break
-                _, skipped, error, warnings = message
+                _, seq, skipped, error, warnings = message
                 for warning in warnings:
                     logger.warning("%s", warning)
-                with self._sent_lock:
-                    sent = self._sent.popleft()
+                with self._sent_lock:  # (no number: an undecodable frame, the oldest)
+                    sent = self._sent.pop(seq if seq is not None else next(iter(self._sent)))
                 failure = None if error is None else StoreError(error)
                 if failure is None:
                     if sent.size:
@@ -565,7 +564,7 @@ class Recorder:
         finally:
             with self._sent_lock:
                 self._writer_gone = True
-                lost = list(self._sent)
+                lost = list(self._sent.values())
                 self._sent.clear()
             failure = StoreError("the writer process exited before committing these events")
             if lost:

@@ -7,10 +7,13 @@ neither ``fluvial``'s engine nor the user's ``__main__``. The protocol (frames,
 see :mod:`fluvial.store.writer.wire`):
 
     driver -> writer   ("hello", url, driver pid, hostname)
-                       then one list of events per batch
+                       then (seq, urgent, [events]) per batch, seq counting from 1
     writer -> driver   ("ready", writer pid) or ("failed", reason)
-                       then ("ack", skipped, error or None, [warnings]) per batch, in
-                       order, after the batch's transaction committed (or failed)
+                       then ("ack", seq, skipped, error or None, [warnings]) per batch,
+                       after the batch's transaction committed (or failed)
+
+Urgent batches (flow runs' rows and states) are committed before the task-run
+batches the writer holds but has not started; each kind in the order sent.
 
 Each batch is one transaction, committed only once the whole frame arrived. A
 second thread reads and decodes the next batch while the main one commits;
@@ -27,10 +30,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -119,27 +122,60 @@ def main() -> int:
     # Batches are read and decoded (the unpickler is C) in a thread of their own while
     # this one commits the one before. Not prepared there: turning events into rows is
     # Python, and two threads taking turns at the GIL made the commit slower, not faster.
-    batches: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
-    threading.Thread(target=_read_batches, args=(reader, batches),
+    lanes = _Lanes()
+    threading.Thread(target=_read_batches, args=(reader, lanes),
                      name="fluvial-writer-read", daemon=True).start()
     try:
         while True:
-            batch = batches.get()
+            batch = lanes.get()
             if batch is None:
                 break  # the end of the input, or the driver died mid-frame
-            events, problem = batch
+            seq, events, problem = batch
             if problem is not None:
-                send(("ack", 0, problem, collect.take()))
+                send(("ack", seq, 0, problem, collect.take()))
                 continue
             skipped, error = writer.commit(events) if events else (0, None)
-            send(("ack", skipped, None if error is None else str(error), collect.take()))
+            send(("ack", seq, skipped, None if error is None else str(error), collect.take()))
     finally:
         writer.close()
     return 0
 
 
-def _read_batches(reader: Any, batches: queue.Queue[tuple | None]) -> None:
-    """Frames from the driver, each as ``(events, problem)``; None at the end."""
+class _Lanes:
+    """Decoded batches waiting to be committed: urgent ones (flow runs' rows and states)
+    first, each lane in the order it was sent. The driver keeps at most a few task-run
+    batches here; the rest of its backlog waits in its own queue."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._urgent: deque[tuple] = deque()
+        self._tasks: deque[tuple] = deque()
+        self._ended = False
+
+    def put(self, batch: tuple, urgent: bool) -> None:
+        with self._ready:
+            (self._urgent if urgent else self._tasks).append(batch)
+            self._ready.notify()
+
+    def end(self) -> None:
+        with self._ready:
+            self._ended = True
+            self._ready.notify()
+
+    def get(self) -> tuple | None:
+        """The next batch to commit, ``(seq, events, problem)``; None once all are done."""
+        with self._ready:
+            while not (self._urgent or self._tasks or self._ended):
+                self._ready.wait()
+            if self._urgent:
+                return self._urgent.popleft()
+            if self._tasks:
+                return self._tasks.popleft()
+            return None
+
+
+def _read_batches(reader: Any, lanes: _Lanes) -> None:
+    """Frames from the driver, each ``(seq, urgent, events)``, into their lanes."""
     from fluvial.store.writer.wire import WireError, decode
 
     try:
@@ -151,13 +187,13 @@ def _read_batches(reader: Any, batches: queue.Queue[tuple | None]) -> None:
             if payload is None:
                 break
             try:
-                events = decode(payload)
-            except Exception as exc:
-                batches.put(((), f"undecodable batch: {exc}"))
+                seq, urgent, events = decode(payload)
+            except Exception as exc:  # never from our driver: acknowledged, unnumbered
+                lanes.put((None, (), f"undecodable batch: {exc}"), True)
                 continue
-            batches.put((events, None))
+            lanes.put((seq, events, None), bool(urgent))
     finally:
-        batches.put(None)
+        lanes.end()
 
 
 if __name__ == "__main__":
