@@ -31,3 +31,25 @@ def test_a_completed_run_has_its_start_and_end_times_recorded(runner):
         assert run.start_time is not None and run.end_time is not None, run
         assert before <= run.start_time and run.end_time <= after
         assert run.end_time - run.start_time >= 0.19  # the nap, measured where it ran
+
+
+def test_runs_sent_alone_and_their_dependents_have_start_and_end_times(runner):
+    """A lone ``.submit`` and a run with an upstream future (on Dask and Ray: sent one
+    by one, their states left in the cluster) are recorded with their times too."""
+    @flow(task_runner=runner)
+    def chained():
+        first = naps.submit(0.2)
+        naps.submit(first).result()  # naps for the 0.2 s the first one returns
+        return get_run_context().flow_run.id
+
+    before = time.time()
+    flow_run_id = chained()
+    after = time.time()
+    get_recorder().flush()
+    runs = queries.task_runs(flow_run_id)
+    assert len(runs) == 2
+    for run in runs:
+        assert run.state_type == "COMPLETED"
+        assert run.start_time is not None and run.end_time is not None, run
+        assert before <= run.start_time and run.end_time <= after
+        assert run.end_time - run.start_time >= 0.19

@@ -1,8 +1,9 @@
 """The driver side of batched maps on the cluster runners (Dask, Ray).
 
-Independent runs (no upstream futures: the usual ``.map``) wait in a queue in the
-driver and go to the backend in groups, at most ``_BATCHES_PER_SLOT`` backend tasks per
-worker thread at a time. The size of a group comes from the measured duration of the
+Independent runs submitted together (no upstream futures: the usual ``.map``; a lone
+``.submit`` goes at once, the per-run way, so that its dependents can follow it in the
+cluster) wait in a queue in the driver and go to the backend in groups, at most ``_BATCHES_PER_SLOT`` groups per worker
+thread at a time. The size of a group comes from the measured duration of the
 task (``fluvial.runners.batching``, aiming at ``TARGET_BATCH_SECONDS`` of work):
 
 * a group of several runs is one backend task (``fluvial.worker.batch.run_batch``);
@@ -13,11 +14,11 @@ task (``fluvial.runners.batching``, aiming at ``TARGET_BATCH_SECONDS`` of work):
   runs that take a millisecond or so;
 * a task not measured yet is *probed*: its first runs go as groups of one the same
   way, which measures them where they run (at most two per worker thread: their
-  results come to the driver). A lone ``.submit`` of a task not measured yet does not
-  wait in the queue: it goes the per-run way at once;
-* a run of a task measured slower than half the target goes the per-run way (``RemoteTaskRunner._go``): its result stays
-  in the cluster until asked for, and dependents receive it worker to worker (Ray
-  reports how long it ran, which keeps the measure current).
+  results come to the driver);
+* the runs of a task measured slower than half the target go the per-run way
+  (``RemoteTaskRunner._go``), one by one as room frees. Their results stay in the
+  cluster until asked for, and dependents receive them worker to worker (Ray reports
+  how long each ran, which keeps the measure current).
 
 A batch that the backend loses (its worker died, Dask gave up on it with
 ``KilledWorker``, Ray reports the worker crashed) has not settled any of its runs:
@@ -84,18 +85,18 @@ class RemoteBatcher:
         while True:
             slots = self._runner._slots()
             with self._lock:
-                if self._closed or not self._ready \
+                ready = self._ready
+                if self._closed or not ready \
                         or self._in_flight >= _BATCHES_PER_SLOT * slots:
                     return
-                first = self._ready.popleft()
+                first = ready.popleft()
                 task, options = first[0].task_run.task, first[2]
-                size = self._sizer.size(task.name, len(self._ready) + 1, slots)
                 # a task not measured yet: its first runs go one per backend task the
                 # batch way, which measures them where they run; a slow one goes the
                 # per-run way
                 alone = self._sizer.slow(task.name)
+                size = self._sizer.size(task.name, len(ready) + 1, slots)
                 batch = [first]
-                ready = self._ready
                 while ready and len(batch) < size:
                     item = ready[0]
                     if item[0].task_run.task is not task or item[2] is not options:
@@ -125,7 +126,7 @@ class RemoteBatcher:
 
     def backend_done(self, future: RemoteFuture, seconds: float | None) -> None:
         """The backend task of a run sent on its own ended (before it is reported);
-        ``seconds``: how long it ran on its worker, when the backend says."""
+        ``seconds``: how long it ran on its worker, when the backend says (Ray)."""
         with self._lock:
             name = self._singles.pop(id(future), None)
             if name is None:

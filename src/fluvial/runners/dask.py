@@ -106,6 +106,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._shared: DaskTaskRunner | None = None
         self._threads: tuple[float, int] = (0.0, 1)  # (when counted, worker threads)
         self._gates: Any = None  # the DaskSlotManager that resolves tagged runs' limits
+        self._times: Any = None  # RunTimes: start/end of the runs sent one by one
 
     @property
     def client(self) -> Any:
@@ -129,6 +130,9 @@ class DaskTaskRunner(RemoteTaskRunner):
     # -- lifecycle ------------------------------------------------------------
     def _start(self) -> None:
         self._connect()
+        from fluvial.runners._dask_times import RunTimes
+
+        self._times = RunTimes.of(self._client)
 
     def _connect(self) -> None:
         distributed = _distributed()
@@ -230,6 +234,9 @@ class DaskTaskRunner(RemoteTaskRunner):
         if len(independent) > 1:  # one graph message for a whole map
             keys = [self._unique_key(_key(s), client.futures.__contains__)
                     for s, _ in independent]
+            if self._times is not None:
+                for key in keys:
+                    self._times.watch(key)
             dask_futures = client.map(_run_on_worker, [s.task_run for s, _ in independent],
                                       key=keys, pure=False)
             for (submission, future), dask_future in zip(independent, dask_futures,
@@ -239,6 +246,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         for submission, future in pairs:
             args = [self._backend_arg(u) for u in submission.upstreams]
             key = self._unique_key(_key(submission), client.futures.__contains__)
+            if self._times is not None:
+                self._times.watch(key)
             dask_future = client.submit(_run_on_worker, submission.task_run, submission.n_data,
                                         *args, key=key, pure=False)
             self._watch(submission, future, dask_future)
@@ -278,10 +287,13 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         def on_done(done: Any) -> None:
             self._backend_done(future)
+            times = self._times.take(done.key) if self._times is not None else None
             if done.status == "finished":  # the full state stays on the worker until asked for
                 if done.type is LoggedState:  # unless the run logged: then it comes now
                     _fetch_logged(future, done)
-                future._report(State(StateType.COMPLETED, "Completed"), submission)
+                start_ts, ts = times if times is not None else (None, None)
+                future._report(State(StateType.COMPLETED, "Completed", ts=ts,
+                                     start_ts=start_ts), submission)
                 return
             try:
                 exc = done.exception()

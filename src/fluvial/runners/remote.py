@@ -276,9 +276,8 @@ class RemoteTaskRunner(TaskRunner):
                 now.append((submission, future))
             else:
                 self._launch_later(submission, future, options)
-        if len(queued) == 1 and self._sizer.measured(
-                queued[0][0].task_run.task.name) is None:
-            now.append(queued.pop()[:2])  # a lone run of a task not measured: per run
+        if len(submissions) == 1 and queued:  # a lone .submit goes at once, per run:
+            now.append(queued.pop()[:2])  # its dependents can follow it in the cluster
         if queued:
             assert self._batcher is not None
             self._batcher.add(queued)
