@@ -17,8 +17,10 @@ task (``fluvial.runners.batching``, aiming at ``TARGET_BATCH_SECONDS`` of work):
   results come to the driver);
 * the runs of a task measured slower than half the target go the per-run way
   (``RemoteTaskRunner._go``), one by one as room frees. Their results stay in the
-  cluster until asked for, and dependents receive them worker to worker (Ray reports
-  how long each ran, which keeps the measure current).
+  cluster until asked for, and dependents receive them worker to worker. The backend
+  reports how long each ran (Ray in its status, Dask through the scheduler's compute
+  times, ``runners._dask_times``), which keeps the measure current: a task that was
+  slow for a while (a loaded machine) is batched again once it is fast.
 
 A batch that the backend loses (its worker died, Dask gave up on it with
 ``KilledWorker``, Ray reports the worker crashed) has not settled any of its runs:

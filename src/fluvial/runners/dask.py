@@ -286,8 +286,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         future.backend_ref = dask_future
 
         def on_done(done: Any) -> None:
-            self._backend_done(future)
             times = self._times.take(done.key) if self._times is not None else None
+            self._backend_done(future, None if times is None else max(0.0, times[1] - times[0]))
             if done.status == "finished":  # the full state stays on the worker until asked for
                 if done.type is LoggedState:  # unless the run logged: then it comes now
                     _fetch_logged(future, done)
