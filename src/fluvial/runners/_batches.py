@@ -101,8 +101,9 @@ class RemoteBatcher:
                 batch = [first]
                 while ready and len(batch) < size:
                     item = ready[0]
-                    if item[0].task_run.task is not task or item[2] is not options:
-                        break
+                    if item[0].task_run.task is not task or item[2] is not options \
+                            or item[0].task_run.tags != first[0].task_run.tags:
+                        break  # (a batch has one tag set: it takes its tag slots whole)
                     batch.append(ready.popleft())
                 self._in_flight += 1
                 if alone:

@@ -20,7 +20,9 @@ rule applies (retried while it has retries left).
 Tag limits are enforced on the scheduler (``gates_tags``): a tagged run goes to Dask
 at once, annotated with its limits, and the scheduler plugin of
 ``fluvial.concurrency._dask`` holds it until it holds its slots, so a freed slot
-reaches the next run without a round trip to the driver.
+reaches the next run without a round trip to the driver. A batch of tagged runs (one
+tag set) is gated as one: it holds one slot of each tag while its runs run, one after
+the other, so no more than ``limit`` of them ever run at once.
 
 Inside a task, ``get_dask_client()`` gives a client for Dask work of your own
 (``dask.dataframe`` and the like) without deadlocking the worker.
@@ -206,17 +208,10 @@ class DaskTaskRunner(RemoteTaskRunner):
         gate: dict[str, int] | None = self._gates.gate_annotation(tags)
         return gate
 
-    def _gated(self, tags: frozenset[str]) -> bool:
-        return self._gate(tags) is not None
-
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
         if not any(s.task_run.tags for s, _ in pairs):
             self._launch_group(pairs)
             return
-        import dask
-
-        from fluvial.concurrency._dask import GATE_ANNOTATION
-
         by_tags: dict[frozenset[str], list[tuple[Submission, RemoteFuture]]] = {}
         for pair in pairs:
             by_tags.setdefault(pair[0].task_run.tags, []).append(pair)
@@ -225,7 +220,7 @@ class DaskTaskRunner(RemoteTaskRunner):
             if gate is None:
                 self._launch_group(group)
                 continue
-            with dask.annotate(**{GATE_ANNOTATION: gate}):
+            with _annotated(gate):
                 self._launch_group(group)
 
     def _launch_group(self, pairs: Sequence[tuple[Submission, RemoteFuture]]) -> None:
@@ -266,9 +261,13 @@ class DaskTaskRunner(RemoteTaskRunner):
     def _launch_batch(self, task: Any, pairs: Sequence[tuple[Submission, RemoteFuture]],
                       options: Any, done: Any) -> None:
         key = f"{task.name}-batch-{uuid.uuid4().hex}"
-        batch = self._client.submit(run_batch, task,
-                                    [s.task_run.detached() for s, _ in pairs],
-                                    key=key, pure=False)
+        # a batch of tagged runs (one tag set: see _batches) is gated as one: it holds
+        # one slot of each tag while its runs run, one after the other
+        gate = self._gate(pairs[0][0].task_run.tags)
+        with contextlib.nullcontext() if gate is None else _annotated(gate):
+            batch = self._client.submit(run_batch, task,
+                                        [s.task_run.detached() for s, _ in pairs],
+                                        key=key, pure=False)
 
         def on_done(finished: Any) -> None:
             try:  # the states (with their small results) come to the driver at once
@@ -325,6 +324,15 @@ def _fetch_logged(future: RemoteFuture, done: Any) -> None:
         return
     record_shipped(state)
     future._fetched = state
+
+
+def _annotated(gate: dict[str, int]) -> Any:
+    """Dask annotations that have the slots plugin gate what is submitted in them."""
+    import dask
+
+    from fluvial.concurrency._dask import GATE_ANNOTATION
+
+    return dask.annotate(**{GATE_ANNOTATION: gate})
 
 
 def _key(submission: Submission) -> str:

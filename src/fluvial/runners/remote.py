@@ -231,12 +231,6 @@ class RemoteTaskRunner(TaskRunner):
     def _slots(self) -> int:
         """How many runs the cluster runs at once (its worker threads / CPUs)."""
 
-    def _gated(self, tags: frozenset[str]) -> bool:
-        """Whether a run of ``tags`` takes tag slots in the cluster, one run at a time
-        (never inside a batch). Runners gated by the driver never see such a run here
-        without its gate upstream."""
-        return False
-
     def _submit_options(self) -> Any:
         """Backend options captured in the submitting thread (e.g. Ray resources)."""
         return None
@@ -269,8 +263,8 @@ class RemoteTaskRunner(TaskRunner):
         for submission in submissions:
             future = RemoteFuture(submission, self._gather_states)
             futures.append(future)
-            if not submission.upstreams and not self._gated(submission.task_run.tags):
-                queued.append((submission, future, options))  # batched with its siblings
+            if not submission.upstreams:  # independent: batched with its siblings
+                queued.append((submission, future, options))
             elif not submission.task_run.allowed_failures and all(
                     self._launched_here(u) for u in submission.upstreams):
                 now.append((submission, future))
