@@ -43,7 +43,7 @@ from fluvial.logging.shipping import LoggedState, record_shipped
 from fluvial.runners.base import require_extra
 from fluvial.runners.remote import RemoteFuture, RemoteTaskRunner, TaskRunFailure
 from fluvial.states import State, StateType
-from fluvial.worker.batch import run_batch
+from fluvial.worker.batch import Runs, run_batch
 from fluvial.worker.entry import run_in_worker
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         gate = self._gate(pairs[0][0].task_run.tags)
         with contextlib.nullcontext() if gate is None else _annotated(gate):
             batch = self._client.submit(run_batch, task,
-                                        [s.task_run.detached() for s, _ in pairs],
+                                        Runs([s.task_run.detached() for s, _ in pairs]),
                                         key=key, pure=False)
 
         def on_done(finished: Any) -> None:

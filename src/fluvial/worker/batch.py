@@ -18,12 +18,27 @@ from fluvial.runs import TaskRun
 from fluvial.states import State
 from fluvial.worker.entry import run_in_worker
 
-__all__ = ["run_batch"]
+__all__ = ["Runs", "run_batch"]
 
 
-def run_batch(task: Any, detached_runs: Sequence[tuple]) -> tuple[list[State], float]:
+class Runs:
+    """The detached runs of a batch as one opaque argument: a backend that looks for
+    its own futures inside list arguments (Dask does) has nothing to walk through."""
+
+    __slots__ = ("runs",)
+
+    def __init__(self, runs: Sequence[tuple]) -> None:
+        self.runs = runs
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Runs, (self.runs,))
+
+
+def run_batch(task: Any, detached_runs: Sequence[tuple] | Runs) -> tuple[list[State], float]:
     """Run each of ``detached_runs`` (``TaskRun.detached()`` tuples of ``task``) in order;
     return their final states and the seconds the batch took where it ran."""
+    if isinstance(detached_runs, Runs):
+        detached_runs = detached_runs.runs
     start = time.perf_counter()
     states = [run_in_worker(TaskRun.attached(task, detached), (), 0, picklable=True)
               for detached in detached_runs]
