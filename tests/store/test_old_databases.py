@@ -85,3 +85,4 @@ def test_a_previous_versions_record_opens_reads_and_takes_new_runs(backend: str)
     for run_id in (old_ids[0], new_ids[-1]):
         assert [s.type for s in queries.state_history(run_id)] == ["RUNNING", "COMPLETED"]
     assert queries.resolve_run_id(str(flow_run_id)[:8]) == flow_run_id
+

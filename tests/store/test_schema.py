@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import fluvial.store as store
 from fluvial.store import StoreError, connection
 from fluvial.store.dialects import POSTGRESQL, dialect_of
 from fluvial.store.schema import MIGRATIONS, current_version, migrate
@@ -254,3 +255,26 @@ def test_a_version_1_store_upgrades_with_its_runs_kept(backend) -> None:
     ).fetchall()
     assert row == [("f", "COMPLETED", None, None)]
     conn.close()
+
+
+def test_threads_opening_a_new_sqlite_store_at_once_all_get_it() -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            with connection.reading() as conn:
+                conn.execute("SELECT count(*) FROM flow_runs").fetchone()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for _ in range(20):  # a fresh file each round
+        store._reset_for_tests()
+        connection.store_path().unlink(missing_ok=True)
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
