@@ -64,7 +64,8 @@ class TaskRun:
     """One run of a task: what it runs, with which arguments, and how many attempts so far."""
 
     __slots__ = ("id", "task", "args", "kwargs", "tags", "flow_run_id", "run_count", "_name",
-                 "upstream_names", "flow_parameters", "lineage_id", "allowed_failures")
+                 "upstream_names", "flow_parameters", "lineage_id", "allowed_failures",
+                 "log_prints")
 
     def __init__(
         self,
@@ -90,6 +91,9 @@ class TaskRun:
         # indexes of upstreams given in ``allow_failure(...)``: their failure does not stop
         # this run, which receives the upstream's exception instead
         self.allowed_failures: frozenset[int] = frozenset()
+        # the flow's ``log_prints`` for a task that leaves it unset (None): decided in the
+        # driver, so a run in another process prints into the log as in a thread
+        self.log_prints: bool | None = None
 
     @property
     def task_name(self) -> str:
@@ -117,7 +121,7 @@ class TaskRun:
         itself once (``TaskRun.attached(task, detached)`` rebuilds the run)."""
         return (self.id, self.args, self.kwargs, self.tags, self.flow_run_id, self.run_count,
                 self._name, self.upstream_names, self.flow_parameters, self.lineage_id,
-                self.allowed_failures)
+                self.allowed_failures, self.log_prints)
 
     @classmethod
     def attached(cls, task: TaskSpec, detached: tuple) -> TaskRun:
@@ -131,6 +135,7 @@ class TaskRun:
          self._name, self.upstream_names, self.flow_parameters,
          self.lineage_id) = detached[:10]
         self.allowed_failures = detached[10] if len(detached) > 10 else frozenset()
+        self.log_prints = detached[11] if len(detached) > 11 else None
 
     def __repr__(self) -> str:
         return f"TaskRun(name={self.name!r}, id={self.id})"

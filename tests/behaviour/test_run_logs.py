@@ -81,3 +81,27 @@ def test_logs_of_a_big_map_are_recorded_once_on_every_runner(runner) -> None:
     ticks = [int(r.message.rsplit(" ", 1)[1]) for r in queries.logs(flow_run_id)
              if " - tick " in r.message]
     assert sorted(ticks) == list(range(220))
+
+
+@task
+def prints(x: int) -> int:
+    print("from the task", x)
+    return x
+
+
+def test_a_flows_log_prints_reaches_its_tasks_on_every_runner(runner) -> None:
+    """``@flow(log_prints=True)`` turns ``print`` into log lines in tasks that leave
+    ``log_prints`` unset, wherever they run (Prefect's rule), and is in the record."""
+
+    @flow(task_runner=runner, log_prints=True)
+    def printing() -> object:
+        prints.map(range(3)).result()
+        return get_run_context().flow_run.id
+
+    flow_run_id = printing()
+    recorder = get_recorder()
+    assert recorder is not None
+    recorder.flush()
+    printed = sorted(r.message.rsplit(" - ", 1)[-1] for r in queries.logs(flow_run_id)
+                     if "from the task" in r.message)
+    assert printed == [f"from the task {i}" for i in range(3)]

@@ -70,6 +70,10 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
             upstream._observed = True
         _record_edges(task_run, found)
     task = task_run.task
+    if task.log_prints is None:  # the flow's setting, carried to wherever the run runs
+        ctx = _flow_run.get()
+        if ctx is not None and ctx.flow.log_prints:
+            task_run.log_prints = True
     if task.ships_flow_parameters:
         ctx = _flow_run.get()
         task_run.flow_parameters = dict(ctx.flow_run.parameters) if ctx is not None else {}

@@ -77,8 +77,10 @@ def run_task(task_run: TaskRun, upstream_states: Sequence[State] = (), n_data: i
     token = _task_run.set(TaskRunContext(task, task_run))
     log_prints = task.log_prints
     if log_prints is None:
-        flow_ctx = _flow_run.get()
-        log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
+        log_prints = task_run.log_prints  # the flow's, set by the driver
+        if log_prints is None:
+            flow_ctx = _flow_run.get()
+            log_prints = flow_ctx is not None and flow_ctx.flow.log_prints
     try:
         if task.on_running_hooks:
             call_hooks(task.on_running_hooks, task, task_run, st.Running())
