@@ -10,11 +10,19 @@ the raylet, the workers and the runtime-env agent then bind 127.0.0.1.
 A cluster the user names — ``address=``, ``RAY_ADDRESS``, an instance started with
 ``ray start`` that ``ray.init()`` joins, or a ``_node_ip_address`` in ``init_kwargs`` —
 is left as configured.
+
+``ray.init`` installs a Python SIGTERM handler in the driver (it calls ``sys.exit``). A
+child forked from the driver afterwards (a task's ``multiprocessing`` pool with the
+``fork`` method) would inherit it, and then end on SIGTERM by running Python cleanup,
+which can block forever on a lock another driver thread held at the fork (stderr's
+buffer): ``Pool.terminate()`` then hangs. Forked children get the default SIGTERM back.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from typing import Any
 
 __all__ = ["LOOPBACK", "init_ray", "starts_local_instance"]
@@ -41,8 +49,25 @@ def starts_local_instance(address: str | None, init_kwargs: dict[str, Any]) -> b
         return not os.environ.get("RAY_ADDRESS")
 
 
+def _default_sigterm_in_forked_child() -> None:
+    """In a child forked from a Ray driver: SIGTERM ends it at once, as for any process."""
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        if callable(handler) and getattr(handler, "__module__", "").startswith("ray."):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):  # not the main thread: leave it
+        pass
+
+
+_fork_hook_installed = False
+
+
 def init_ray(ray: Any, address: str | None, init_kwargs: dict[str, Any]) -> None:
     """``ray.init``; a local instance it starts listens on the loopback interface only."""
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_default_sigterm_in_forked_child)
+        _fork_hook_installed = True
     if not starts_local_instance(address, init_kwargs):
         ray.init(address=address, **init_kwargs)
         return
