@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -180,11 +179,9 @@ class HttpBatchWriter(BatchWriter):
         return replay_orphans(self.api.url, lambda pid, hostname: self.commit_once)
 
     def close(self, drain_seconds: float = 5.0) -> None:
-        deadline = time.monotonic() + drain_seconds
-        while self.journal.pending and not self._replay(force=True):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        from fluvial.store.writer.journal import drain
+
+        drain(self.journal, lambda: self._replay(force=True), drain_seconds)
         self.journal.close()
         self.api.close()
 

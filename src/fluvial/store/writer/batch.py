@@ -482,10 +482,8 @@ class BatchWriter:
 
     def close(self, drain_seconds: float = 5.0) -> None:
         """Try to write the journal (for up to ``drain_seconds``), then let go."""
-        deadline = time.monotonic() + drain_seconds
-        while self.journal.pending and not self._replay(force=True):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        from fluvial.store.writer.journal import drain
+
+        drain(self.journal, lambda: self._replay(force=True), drain_seconds)
         self.journal.close()
         self.conn.close()

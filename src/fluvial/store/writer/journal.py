@@ -25,13 +25,14 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fluvial.store.writer.wire import decode, encode
 
-__all__ = ["Journal", "journal_roots", "replay_orphans"]
+__all__ = ["Journal", "drain", "journal_roots", "replay_orphans"]
 
 logger = logging.getLogger("fluvial.store")
 
@@ -145,6 +146,16 @@ class Journal:
             self._close_dir(remove=False)
         else:
             self._close_dir(remove=True)
+
+
+def drain(journal: Journal, replay: Callable[[], bool], seconds: float) -> None:
+    """At close: try ``replay()`` (True once the journal is written) for up to ``seconds``,
+    then give up; what is left stays in the journal for the next process."""
+    deadline = time.monotonic() + seconds
+    while journal.pending and not replay():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def replay_orphans(url: str, commit_for: CommitFor) -> int:
