@@ -1,141 +1,370 @@
 """The benchmark picture: ``benchmarks/results/latest.png``.
 
-Two panels, drawn with matplotlib (the ``bench`` extra: a benchmark-only dependency,
-imported here and nowhere in ``fluvial``):
+Drawn with matplotlib (the ``bench`` extra: a benchmark-only dependency, imported here
+and nowhere in ``fluvial``), for one run (a history entry) and the history before it:
 
-- **fluvial vs raw, this run**: one horizontal bar per side-by-side row (those with a
-  ``ratio``), grouped by runner/group, its length the ratio (fluvial / raw). The raw
-  backend is the line at 1.0; a bar is green when its target is met, red when missed,
-  grey when the row has no target; each bar is labelled with both numbers.
-- **ratio history over commits**: the ratio of every row with a target, over the runs
-  on the same machine and of the same kind (full or smoke) as this one, one point per
-  run, labelled with the commit.
+- **header**: the commit, date and machine, how many targets were met and missed, and
+  every missed target that has no raw side (so every miss of the run is on the page).
+- **fluvial vs raw, this run**: one small panel per group (a runner, or a feature
+  measured on one) and unit, holding every side-by-side row (a ``ratio`` and a ``raw``)
+  as a pair of bars: fluvial above, the raw backend below. The value axis is
+  logarithmic when the panel's values span more than a decade. Right of each pair: the
+  ratio and the target. The fluvial bar is green when its target is met, red and
+  hatched with "MISSED" written beside it when not, blue when the row has no target;
+  a black tick on the fluvial bar is where the target lies (raw x the target's ratio).
+- **ratio history over commits**: one small panel per group, one line per ratio row,
+  over the runs on the same machine and of the same kind (full or smoke) as this one,
+  the commits on the x axis; the ratio axis is logarithmic, 1.0 (the raw backend) is
+  dashed, a missed target is a red ring round its point.
 
-``python -m benchmarks.report [--out DIR]`` redraws it from ``latest.json`` and
-``history.jsonl`` without running anything.
+``python -m benchmarks.report [--out DIR]`` redraws it from ``history.jsonl`` without
+running anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import RESULTS_DIR
 from benchmarks.history import load_history, machine_key
 
-__all__ = ["draw", "main"]
+__all__ = ["Pair", "draw", "figure", "main", "pairs", "ratio_bounds", "try_draw"]
 
-_GREEN, _RED, _GREY, _RAW = "#2e7d32", "#c62828", "#9e9e9e", "#37474f"
-_MAX_HISTORY = 30  # runs shown in the history panel (the most recent)
+_MET, _MISSED, _PLAIN, _RAW = "#2e7d32", "#c62828", "#1565c0", "#90a4ae"
+_MAX_HISTORY = 30  # runs shown in the history panels (the most recent)
+_LOG_SPAN = 10.0  # a panel whose largest value is this many times its smallest: log axis
+_WIDTH = 20.0  # inches; at 100 dpi a 2000-pixel-wide picture
+_ROW = 0.62  # inches per fluvial/raw pair
+_HISTORY_COLUMNS = 3
 
 
-def _short(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return str(value)
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _short(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
 
 
-def _comparisons(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if isinstance(r.get("ratio"), int | float)
-            and not isinstance(r.get("ratio"), bool)]
+def ratio_bounds(target: Any) -> tuple[float | None, float | None]:
+    """The ratios a target allows, ``(low, high)``: ``">= 0.8x raw"`` is ``(0.8, None)``,
+    ``"<= 2x raw"`` ``(None, 2.0)``, ``"within 10%"`` ``(0.9, 1.1)``; ``(None, None)`` for
+    no target or one this cannot read."""
+    text = str(target or "").strip()
+    within = re.fullmatch(r"within\s+([0-9.]+)\s*%", text)
+    if within:
+        share = float(within.group(1)) / 100
+        return 1 - share, 1 + share
+    bound = re.match(r"(>=|<=|>|<)\s*([0-9]*\.?[0-9]+)\s*x?(\s|$)", text)
+    if not bound:
+        return None, None
+    limit = float(bound.group(2))
+    return (limit, None) if bound.group(1).startswith(">") else (None, limit)
 
 
-def _series(history: Sequence[dict[str, Any]], latest: dict[str, Any]
-            ) -> tuple[list[str], dict[str, list[float | None]]]:
-    """Labels of the comparable runs (oldest first) and each targeted row's ratio in them."""
-    runs = [e for e in history
+@dataclass(frozen=True)
+class Pair:
+    """One side-by-side row of a run, as the picture draws it."""
+
+    group: str
+    name: str
+    unit: str
+    value: float
+    raw: float
+    ratio: float
+    target: str
+    ok: bool | None  # None: no target
+    raw_means: str
+
+    @property
+    def panel(self) -> tuple[str, str]:
+        """The panel it is drawn in: its group and unit (one value axis per panel)."""
+        return self.group, self.unit
+
+
+def pairs(rows: Sequence[dict[str, Any]]) -> list[Pair]:
+    """The rows with a fluvial value, a raw value and their ratio, in the run's order."""
+    found = []
+    for r in rows:
+        value, raw, ratio = _number(r.get("value")), _number(r.get("raw")), _number(r.get("ratio"))
+        if value is None or raw is None or ratio is None:
+            continue
+        ok = r.get("ok")
+        found.append(Pair(
+            group=str(r.get("group", "")), name=str(r.get("name", "")),
+            unit=str(r.get("unit", "")), value=value, raw=raw, ratio=ratio,
+            target=str(r.get("target") or ""), ok=ok if isinstance(ok, bool) else None,
+            raw_means=str(r.get("raw_means") or "")))
+    return found
+
+
+def _comparable_runs(history: Sequence[dict[str, Any]], latest: dict[str, Any]
+                     ) -> list[dict[str, Any]]:
+    return [e for e in history
             if machine_key(e) == machine_key(latest)
             and bool(e.get("smoke")) == bool(latest.get("smoke"))][-_MAX_HISTORY:]
-    keys: list[tuple[str, str]] = []
-    for entry in runs:
-        for r in _comparisons(entry.get("rows", [])):
-            key = (str(r.get("group")), str(r.get("name")))
-            if r.get("target") and key not in keys:
-                keys.append(key)
-    series: dict[str, list[float | None]] = {}
-    for group, name in keys:
-        values: list[float | None] = []
-        for entry in runs:
-            match = next((r for r in entry.get("rows", [])
-                          if (r.get("group"), r.get("name")) == (group, name)), None)
-            ratio = None if match is None else match.get("ratio")
-            values.append(float(ratio) if isinstance(ratio, int | float) else None)
-        series[f"{group}: {name}"] = values
-    labels = [f"{e.get('commit', '?')[:7]}{'+' if e.get('dirty') else ''}\n"
-              f"{str(e.get('date', ''))[5:16].replace('T', ' ')}" for e in runs]
-    return labels, series
 
 
-def draw(latest: dict[str, Any], history: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Draw the two panels for the run ``latest`` (a history entry) into the PNG ``path``."""
+def _history(runs: Sequence[dict[str, Any]]
+             ) -> dict[str, dict[str, list[tuple[int, float, bool | None]]]]:
+    """group -> row name -> [(run index, ratio, ok)] over ``runs``, in first-seen order."""
+    series: dict[str, dict[str, list[tuple[int, float, bool | None]]]] = {}
+    for index, entry in enumerate(runs):
+        for r in entry.get("rows", []):
+            ratio = _number(r.get("ratio"))
+            if ratio is None or ratio <= 0:
+                continue
+            ok = r.get("ok")
+            lines = series.setdefault(str(r.get("group", "")), {})
+            lines.setdefault(str(r.get("name", "")), []).append(
+                (index, ratio, ok if isinstance(ok, bool) else None))
+    return series
+
+
+def _run_label(entry: dict[str, Any]) -> str:
+    commit = str(entry.get("commit", "?"))[:7] + ("+" if entry.get("dirty") else "")
+    return f"{commit}\n{str(entry.get('date', ''))[5:16].replace('T', ' ')}"
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _header(latest: dict[str, Any]) -> tuple[str, list[str]]:
+    """The title line and the lines under it (the score, then the misses with no raw)."""
+    machine = latest.get("machine") or {}
+    title = (f"fluvial benchmarks: {str(latest.get('commit', '?'))[:10]}"
+             f"{' (uncommitted changes)' if latest.get('dirty') else ''}, "
+             f"{latest.get('date', '')}, {machine.get('cores', '?')} cores "
+             f"{machine.get('cpu', '?')}{', SMOKE RUN (small sizes)' if latest.get('smoke') else ''}")
+    rows = latest.get("rows", [])
+    judged = [r for r in rows if isinstance(r.get("ok"), bool)]
+    missed = [r for r in judged if r["ok"] is False]
+    lines = [f"{len(judged)} targets: {len(judged) - len(missed)} met, {len(missed)} missed"]
+    paired = {(p.group, p.name) for p in pairs(rows)}
+    for r in missed:
+        if (r.get("group"), r.get("name")) in paired:
+            continue
+        value = _number(r.get("value"))
+        shown = _short(value) if value is not None else str(r.get("value"))
+        lines.append(f"MISSED  {r.get('group')}: {r.get('name')} = {shown} "
+                     f"{r.get('unit', '')} (target {r.get('target')})")
+    return title, lines
+
+
+def _target_ticks(pair: Pair) -> list[float]:
+    """Where the target lies on the value axis: raw x each bound of its ratio."""
+    return [pair.raw * bound for bound in ratio_bounds(pair.target) if bound is not None]
+
+
+def _draw_pairs(ax: Any, panel: Sequence[Pair], title: str) -> None:
+    """One panel of fluvial/raw bar pairs, the ratio and target written right of each."""
+    values = [v for p in panel for v in (p.value, p.raw, *_target_ticks(p)) if v > 0]
+    log = bool(values) and max(values) / min(values) > _LOG_SPAN
+    if log:
+        ax.set_xscale("log")
+    n = len(panel)
+    for i, p in enumerate(panel):
+        y = n - 1 - i
+        colour = _PLAIN if p.ok is None else (_MET if p.ok else _MISSED)
+        ax.barh(y + 0.2, p.value, height=0.38, color=colour,
+                hatch="//" if p.ok is False else None, edgecolor="white" if p.ok is False
+                else colour, linewidth=0)
+        ax.barh(y - 0.2, p.raw, height=0.38, color=_RAW)
+        ticks = _target_ticks(p)
+        for tick in ticks:
+            ax.plot([tick] * 2, [y + 0.0, y + 0.42], color="black", linewidth=2.2,
+                    solid_capstyle="butt")
+        ax.text(p.value, y + 0.2, f" {_short(p.value)}", va="center", fontsize=8, zorder=3,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.5})
+        raw_name = f"raw: {p.raw_means}" if p.raw_means else "raw"
+        ax.text(p.raw, y - 0.2, f" {_short(p.raw)}  {textwrap.shorten(raw_name, 46)}",
+                va="center", fontsize=7, color="#455a64")
+        verdict = "" if p.ok is None else ("  met" if p.ok else "  MISSED")
+        target = f"target {p.target}" if p.target else "no target"
+        ax.annotate(f"{p.ratio:.2f}x{verdict}\n{target}", xy=(1.0, y), xycoords=("axes fraction",
+                    "data"), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=9 if p.ok is False else 8, color=colour,
+                    fontweight="bold" if p.ok is False else "normal")
+    ax.set_yticks(range(n), [_wrap(p.name, 34) for p in reversed(panel)], fontsize=8)
+    for label, p in zip(ax.get_yticklabels(), reversed(panel), strict=True):
+        if p.ok is False:
+            label.set_color(_MISSED)
+            label.set_fontweight("bold")
+    ax.set_ylim(-0.7, n - 0.3)
+    top = max(values, default=1.0)
+    if log:
+        ax.set_xlim(min(values) / 2, top * 40)  # room for the value labels
+    else:
+        ax.set_xlim(0, top * 1.9)
+    ax.set_title(f"{title}{' (log scale)' if log else ''}", fontsize=10, loc="left",
+                 fontweight="bold")
+    _readable_ticks(ax.xaxis, log, decades=3.0)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", color="#eceff1", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def _readable_ticks(axis: Any, log: bool, decades: float = 0.0) -> None:
+    """Plain numbers on a value axis (1, 2, 5, 10, 1,000), never 10^3 or 2x10^-1; on a log
+    axis spanning more than two decades, only the powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if log:
+        axis.set_major_locator(LogLocator(subs=(1.0,) if decades > 2 else (1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(FuncFormatter(lambda value, _: _short(value)))
+
+
+def _draw_history(ax: Any, group: str, lines: dict[str, list[tuple[int, float, bool | None]]],
+                  labels: Sequence[str]) -> None:
+    ratios = [y for points in lines.values() for _, y, _ in points] + [1.0]
+    log = max(ratios) / min(ratios) > _LOG_SPAN
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(0, max(ratios) * 1.15)
+    _readable_ticks(ax.yaxis, log, decades=math.log10(max(ratios) / min(ratios)))
+    ax.axhline(1.0, color="#37474f", linestyle="--", linewidth=1)
+    for name, points in lines.items():
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        (line,) = ax.plot(xs, ys, marker="o", markersize=4, linewidth=1.4,
+                          label=textwrap.shorten(name, 52))
+        missed = [(x, y) for x, y, ok in points if ok is False]
+        if missed:
+            ax.plot([m[0] for m in missed], [m[1] for m in missed], linestyle="none",
+                    marker="o", markersize=11, markeredgewidth=2.2, markerfacecolor="none",
+                    markeredgecolor=_MISSED)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7,
+                  rotation=0 if len(labels) <= 6 else 60)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_title(f"{group}{' (log scale)' if log else ''}", fontsize=10, loc="left",
+                 fontweight="bold")
+    ax.set_ylabel("fluvial / raw", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", which="both", color="#eceff1", linewidth=0.8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(labels) <= 6
+              else -0.3), ncol=1, frameon=False)
+
+
+def _columns(panels: Sequence[list[Pair]]) -> list[list[list[Pair]]]:
+    """The panels split into two columns of about equal height, keeping their order."""
+    sizes = [len(p) + 1.2 for p in panels]
+    total, height, split = sum(sizes), 0.0, len(panels)
+    for i, size in enumerate(sizes):
+        if height + size / 2 > total / 2:
+            split = i
+            break
+        height += size
+    split = max(1, split) if len(panels) > 1 else len(panels)
+    return [list(panels[:split]), list(panels[split:])]
+
+
+def figure(latest: dict[str, Any], history: Sequence[dict[str, Any]]) -> Any:
+    """The picture of the run ``latest`` (a history entry) as a matplotlib ``Figure``."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    rows = _comparisons(latest.get("rows", []))
-    rows.sort(key=lambda r: (str(r.get("group")), str(r.get("name"))))
-    labels, series = _series(history, latest)
-    bar_height = max(2.5, 0.42 * len(rows) + 1.5)
-    fig, (bars, lines) = plt.subplots(
-        2, 1, figsize=(13, bar_height + 5.5),
-        gridspec_kw={"height_ratios": [bar_height, 5.0]})
-    machine = latest.get("machine") or {}
-    fig.suptitle(f"fluvial benchmarks — {latest.get('commit', '?')}"
-                 f"{' (dirty)' if latest.get('dirty') else ''}, {latest.get('date', '')}, "
-                 f"{machine.get('cores', '?')} cores, {machine.get('cpu', '?')}"
-                 f"{', smoke run' if latest.get('smoke') else ''}", fontsize=11)
+    panels: dict[tuple[str, str], list[Pair]] = {}
+    for p in pairs(latest.get("rows", [])):
+        panels.setdefault(p.panel, []).append(p)
+    columns = [c for c in _columns(list(panels.values())) if c]
+    runs = _comparable_runs(history, latest)
+    series = _history(runs)
+    order = [p.group for p in pairs(latest.get("rows", []))]
+    series = dict(sorted(series.items(), key=lambda item: (
+        order.index(item[0]) if item[0] in order else len(order))))
+    labels = [_run_label(e) for e in runs]
+    title, notes = _header(latest)
 
-    # -- fluvial vs raw, this run
-    if rows:
-        ratios = [float(r["ratio"]) for r in rows]
-        colours = [_GREY if r.get("ok") is None else (_GREEN if r["ok"] else _RED)
-                   for r in rows]
-        ys = list(range(len(rows)))[::-1]
-        bars.barh(ys, ratios, color=colours, height=0.7)
-        bars.axvline(1.0, color=_RAW, linestyle="--", linewidth=1.2)
-        bars.set_yticks(ys, [f"{r.get('group')}: {r.get('name')}" for r in rows], fontsize=8)
-        top = max(max(ratios), 1.0)
-        for y, r, ratio in zip(ys, rows, ratios, strict=True):
-            unit = r.get("unit", "")
-            text = f"{ratio:.2f}  ({_short(r.get('value'))} vs {_short(r.get('raw'))} {unit}"
-            text += f"; target {r['target']})" if r.get("target") else ")"
-            bars.text(ratio + top * 0.01, y, text, va="center", fontsize=7)
-        bars.set_xlim(0, top * 1.55)
-        bars.set_xlabel("ratio fluvial / raw (dashed line: the raw backend = 1.0; "
-                        "green: target met, red: missed, grey: no target)")
+    bars_height = max((sum(len(p) * _ROW + 0.75 for p in c) for c in columns), default=1.5)
+    history_rows = math.ceil(len(series) / _HISTORY_COLUMNS)
+    line_count = max((len(lines) for lines in series.values()), default=0)
+    history_height = history_rows * (3.2 + 0.16 * line_count) if series else 1.5
+    header_height = 0.9 + 0.2 * len(notes)
+    fig = plt.figure(figsize=(_WIDTH, header_height + bars_height + history_height + 1.0),
+                     layout="constrained")
+    parts: Any = fig.subfigures(3, 1, height_ratios=[
+        header_height, bars_height + 0.5, history_height + 0.5])
+    top, middle, bottom = parts
+
+    top.text(0.01, 0.95, title, fontsize=14, fontweight="bold", va="top")
+    for i, line in enumerate(notes):
+        top.text(0.01, 0.95 - (0.45 + 0.2 * i) / header_height, line, va="top",
+                 fontsize=10 if i == 0 else 9,
+                 color=_MISSED if line.startswith("MISSED") else "black",
+                 fontweight="bold" if i == 0 and "0 missed" not in line else "normal")
+
+    middle.suptitle("fluvial vs the raw backend, this run (bars: fluvial above, raw below; "
+                    "right: ratio fluvial / raw and target)", fontsize=12, x=0.01, ha="left")
+    if columns:
+        middle.legend(handles=[
+            Patch(color=_MET, label="fluvial, target met"),
+            Patch(facecolor=_MISSED, hatch="//", edgecolor="white",
+                  label="fluvial, target MISSED"),
+            Patch(color=_PLAIN, label="fluvial, no target"),
+            Patch(color=_RAW, label="raw backend"),
+            Line2D([], [], color="black", marker="|", linestyle="none", markersize=13,
+                   markeredgewidth=2.5, label="target (raw x the target's ratio)"),
+        ], loc="upper right", ncol=5, fontsize=8, frameon=False)
+        grid: Any = middle.subfigures(1, len(columns), wspace=0.05, squeeze=False)
+        subs = list(grid.flat)
+        for column, sub in zip(columns, subs, strict=True):
+            axes = sub.subplots(len(column), 1, squeeze=False, gridspec_kw={
+                "height_ratios": [len(p) * _ROW + 0.4 for p in column]})[:, 0]
+            for ax, panel in zip(axes, column, strict=True):
+                group, unit = panel[0].panel
+                _draw_pairs(ax, panel, f"{group} ({unit})" if unit else group)
     else:
-        bars.text(0.5, 0.5, "no side-by-side rows in this run", ha="center", va="center")
-        bars.set_axis_off()
-    bars.set_title("fluvial vs raw, this run", fontsize=10)
+        ax = middle.subplots()
+        ax.text(0.5, 0.5, "no side-by-side rows in this run", ha="center", va="center")
+        ax.set_axis_off()
 
-    # -- ratio history over commits
-    if series and labels:
-        xs = list(range(len(labels)))
-        for name, values in series.items():
-            points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
-            if points:
-                lines.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                           markersize=3, linewidth=1.2, label=name)
-        lines.axhline(1.0, color=_RAW, linestyle="--", linewidth=1)
-        lines.set_xticks(xs, labels, fontsize=7, rotation=0 if len(xs) <= 8 else 60)
-        lines.set_ylabel("ratio fluvial / raw")
-        lines.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    bottom.suptitle("ratio fluvial / raw over commits (this machine, "
+                    f"{'smoke' if latest.get('smoke') else 'full'} runs; "
+                    "dashed: 1.0 = the raw backend; red ring: target missed)",
+                    fontsize=12, x=0.01, ha="left")
+    if series:
+        grid = bottom.subplots(history_rows, _HISTORY_COLUMNS, squeeze=False)
+        cells = list(grid.flat)
+        for ax, (group, lines) in zip(cells, series.items(), strict=False):
+            _draw_history(ax, group, lines, labels)
+        for ax in cells[len(series):]:
+            ax.set_axis_off()
     else:
-        lines.text(0.5, 0.5, "no history yet on this machine", ha="center", va="center")
-        lines.set_axis_off()
-    lines.set_title("ratio history over commits (rows with a target, this machine)",
-                    fontsize=10)
+        ax = bottom.subplots()
+        ax.text(0.5, 0.5, "no ratio history yet on this machine", ha="center", va="center")
+        ax.set_axis_off()
 
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def draw(latest: dict[str, Any], history: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Draw the picture of the run ``latest`` (a history entry) into the PNG ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(latest, history)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -168,4 +397,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -24,7 +24,7 @@ from benchmarks.history import (
     machine,
     render_changes,
 )
-from benchmarks.report import draw
+from benchmarks.report import draw, figure, pairs, ratio_bounds
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = {"cores": 2, "cpu": "Test CPU 9000", "hostname": "a", "python": "3.11"}
@@ -153,14 +153,105 @@ def test_report_draws_a_png_of_this_run_and_the_history(tmp_path: Path) -> None:
     png = draw(history[-2], history, tmp_path / "out" / "latest.png")
     assert png == tmp_path / "out" / "latest.png"
     width, height = _png_size(png)
-    assert width >= 800 and height >= 600
+    assert width >= 1600 and height >= 500
     assert png.stat().st_size > 20_000  # bars, labels and lines, not an empty canvas
 
     # no history and no side-by-side rows: still a picture, saying so
     lonely = append_run(tmp_path / "h2.jsonl", [_rows(1)[2]], machine_info=HERE)
     empty = draw(lonely, [lonely], tmp_path / "empty.png")
-    assert _png_size(empty)[0] >= 800
+    assert _png_size(empty)[0] >= 1600
     assert empty.stat().st_size < png.stat().st_size
+    texts = _texts(figure(lonely, [lonely]))
+    assert "no side-by-side rows in this run" in texts
+    assert "no ratio history yet on this machine" in texts
+
+
+def _texts(fig: Any) -> dict[str, Any]:
+    """Every non-empty text drawn in a figure (titles, labels, notes, tick labels)."""
+    from matplotlib.text import Text
+
+    found = {t.get_text(): t for t in fig.findobj(Text) if t.get_text()}
+    for ax in fig.get_axes():
+        for label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+            found.setdefault(label.get_text(), label)
+    return found
+
+
+def _axes(fig: Any, title: str) -> Any:
+    return next(ax for ax in fig.get_axes() if ax.get_title(loc="left") == title)
+
+
+def test_target_ratio_bounds_are_read_from_the_row() -> None:
+    assert ratio_bounds(">= 0.8x raw") == (0.8, None)
+    assert ratio_bounds(">= 0.9x off") == (0.9, None)
+    assert ratio_bounds("<= 2x raw") == (None, 2.0)
+    assert ratio_bounds(">= 0.9") == (0.9, None)
+    assert ratio_bounds("< 1.2x") == (None, 1.2)
+    assert ratio_bounds("within 10%") == (pytest.approx(0.9), pytest.approx(1.1))
+    assert ratio_bounds("runs == fire times, 0 duplicates") == (None, None)
+    assert ratio_bounds(None) == (None, None)
+
+
+def test_report_writes_each_pair_its_ratio_and_target_and_marks_a_miss() -> None:
+    from matplotlib.colors import to_hex
+
+    rows = _rows(0.4)  # map: 0.4x misses ">= 0.5x raw"; memory 0.5x meets "<= 2x raw"
+    rows.insert(0, {"group": "threads", "name": "map 10 no-ops", "value": 900.0,
+                    "raw": 1_000.0, "ratio": 0.9, "unit": "tasks/s"})  # no target
+    rows[1]["raw"] = 2_000_000.0  # the tasks/s panel's values now span four decades
+    rows.append({"group": "store", "name": "writer commits", "value": 90_000.0,
+                 "unit": "task runs/s", "target": ">= 100000", "ok": False})
+    entry = {"commit": "abc1234def", "date": "2026-11-29T08:00:00Z", "machine": HERE,
+             "smoke": False, "rows": rows}
+    assert [(p.group, p.name) for p in pairs(rows)] == [
+        ("threads", "map 10 no-ops"), ("threads", "map 100000 no-ops"),
+        ("threads", "peak memory, map 100000")]  # the run's order; no raw, no pair
+    fig = figure(entry, [entry])
+    texts = _texts(fig)
+
+    missed = texts["0.40x  MISSED\ntarget >= 0.5x raw"]
+    assert to_hex(missed.get_color()) == "#c62828" and missed.get_fontweight() == "bold"
+    met = texts["0.50x  met\ntarget <= 2x raw"]
+    assert to_hex(met.get_color()) == "#2e7d32"
+    assert "0.90x\nno target" in texts
+    # a miss with no raw side is listed under the title, with the count of targets
+    assert "3 targets: 1 met, 2 missed" in texts
+    assert "MISSED  store: writer commits = 90,000 task runs/s (target >= 100000)" in texts
+
+    # one panel per group and unit; log where its values span decades, else linear
+    rates = _axes(fig, "threads (tasks/s) (log scale)")
+    assert rates.get_xscale() == "log"
+    names = {label.get_text(): label for label in rates.get_yticklabels()}
+    assert to_hex(names["map 100000 no-ops"].get_color()) == "#c62828"  # its name too
+    assert to_hex(names["map 10 no-ops"].get_color()) == "#000000"
+    assert _axes(fig, "threads (MB)").get_xscale() == "linear"
+    # the missed target is drawn where it lies: raw x 0.5
+    assert any(list(line.get_xdata()) == [1_000_000.0] * 2 for line in rates.get_lines())
+    # the fluvial bar of the miss is red and hatched, the raw one is not
+    bars = [patch for patch in rates.patches if patch.get_height() > 0]
+    red = [b for b in bars if to_hex(b.get_facecolor()) == "#c62828"]
+    assert len(red) == 1 and red[0].get_hatch() == "//" and red[0].get_width() == 20_000.0
+
+
+def test_report_history_draws_one_line_per_ratio_row_over_commits(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    for ratio in (0.7, 0.4, 0.9):
+        append_run(path, _rows(ratio), machine_info=HERE, root=ROOT)
+    append_run(path, _rows(5.0), machine_info=THERE)  # another machine: not drawn
+    history = load_history(path)
+    fig = figure(history[2], history)
+    ax = _axes(fig, "threads")
+    lines = {line.get_label(): line for line in ax.get_lines()
+             if not line.get_label().startswith("_")}
+    assert set(lines) == {"map 100000 no-ops", "peak memory, map 100000"}
+    assert list(lines["map 100000 no-ops"].get_ydata()) == [0.7, 0.4, 0.9]
+    commit = git_commit(ROOT)["commit"][:7]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(labels) == 3 and all(label.startswith(commit) for label in labels)
+    # the run that missed its target (0.4 < 0.5) is ringed in red, at its point
+    rings = [line for line in ax.get_lines() if line.get_marker() == "o"
+             and line.get_linestyle() == "None"]
+    assert [(list(r.get_xdata()), list(r.get_ydata())) for r in rings] == [([1], [0.4])]
 
 
 @pytest.mark.timeout(300)  # three benchmark processes; slow when the machine is busy
