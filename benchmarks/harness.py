@@ -94,29 +94,31 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def best_pair(raw: Callable[[], Any], fluvial: Callable[[], Any], repeat: int = 3,
-              settle: Callable[[], Any] | None = None) -> tuple[float, float]:
+              settle: Callable[[], Any] | None = None,
+              settle_raw: Callable[[], Any] | None = None) -> tuple[float, float]:
     """Best seconds of ``raw`` and of ``fluvial`` over ``repeat`` interleaved rounds.
 
     Round 0 runs raw first, round 1 fluvial first, and so on, so neither side always
     benefits from a warm (or suffers from a cold) machine. ``settle``, if given, is
     called untimed after each fluvial run (e.g. to let the run store's writer catch up,
-    so its background work does not land in the next measurement).
+    so its background work does not land in the next measurement); ``settle_raw`` after
+    each raw run (when the "raw" side records too).
     """
     best_raw = best_fluvial = math.inf
 
-    def run_fluvial() -> float:
-        seconds = timed(fluvial)
-        if settle is not None:
-            settle()
+    def settled(fn: Callable[[], Any], then: Callable[[], Any] | None) -> float:
+        seconds = timed(fn)
+        if then is not None:
+            then()
         return seconds
 
     for i in range(repeat):
         if i % 2 == 0:
-            best_raw = min(best_raw, timed(raw))
-            best_fluvial = min(best_fluvial, run_fluvial())
+            best_raw = min(best_raw, settled(raw, settle_raw))
+            best_fluvial = min(best_fluvial, settled(fluvial, settle))
         else:
-            best_fluvial = min(best_fluvial, run_fluvial())
-            best_raw = min(best_raw, timed(raw))
+            best_fluvial = min(best_fluvial, settled(fluvial, settle))
+            best_raw = min(best_raw, settled(raw, settle_raw))
     return best_raw, best_fluvial
 
 

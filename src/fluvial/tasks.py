@@ -33,10 +33,10 @@ from fluvial.annotations import unmapped
 from fluvial.context import _flow_run
 from fluvial.exceptions import MappingLengthMismatch, MappingTypeError, ReservedArgumentError
 from fluvial.futures import Future, FutureList
+from fluvial.orchestration.collector import allocation_burst
 from fluvial.orchestration.recording import record_task_run
 from fluvial.orchestration.streaming import FutureStream, StreamInputs, check_max_in_flight
 from fluvial.orchestration.submission import (
-    allocation_burst,
     current_runner,
     dispatch,
     effective_tags,
@@ -405,7 +405,7 @@ class Task(Generic[P, R]):
         keys = list(keyword)
         columns += [repeat(v) if static else v for v, static in keyword.values()]
         n_positional = len(positional)
-        with allocation_burst(n):
+        with allocation_burst(n, flow_run_id):
             for i, call in enumerate(zip(*columns, strict=False)):  # repeat() is endless
                 if keys:
                     call_args = call[:n_positional]

@@ -33,7 +33,11 @@ def resource_labels(value: Any, what: str, role: bool = False) -> dict[str, str]
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise TypeError(f"{what}: labels must map strings to strings, got {key!r}: {item!r}")
-        labels[canonical_label(key)] = canonical_name(item) if key.endswith(".id") else item
+        if key.startswith("prefect."):  # (canonical_label and canonical_name, inlined)
+            key = "fluvial." + key[8:]
+        if item.startswith("prefect.") and key.endswith(".id"):
+            item = "fluvial." + item[8:]
+        labels[key] = item
     if not labels.get(RESOURCE_ID):
         raise ValueError(f"{what} needs a 'fluvial.resource.id' (or 'prefect.resource.id') label")
     if role and not labels.get(RESOURCE_ROLE):

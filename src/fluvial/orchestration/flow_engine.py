@@ -36,6 +36,7 @@ from fluvial.exceptions import (
 )
 from fluvial.futures import resolve_futures_to_states
 from fluvial.logging import configure_console, print_as_log
+from fluvial.orchestration.collector import thaw
 from fluvial.orchestration.recording import open_recorder, record_flow_start, record_flow_state
 from fluvial.orchestration.resume import current_lineage, save_run_inputs
 from fluvial.orchestration.tracking import RunTracker
@@ -263,6 +264,7 @@ def _run(flow: FlowSpec, flow_run: FlowRun, runner: TaskRunner, owned: bool,
                 if flow.retry_delay_seconds:
                     time.sleep(flow.retry_delay_seconds)
     finally:
+        thaw(flow_run.id)  # its maps' runs, frozen when built (see orchestration.collector)
         if display is not None:
             display.stop()
         _task_run.reset(task_token)

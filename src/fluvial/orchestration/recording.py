@@ -70,7 +70,8 @@ def record_task_run(recorder: Recorder, task_run: TaskRun, state: State) -> None
             name = task_run.name
         except Exception:  # noqa: BLE001 - a broken template must not lose the record
             name = None
+    # (``_value_``: the enum's value without the ``value`` property's Python call)
     recorder.task_run_finished(task_run.id, task_run.flow_run_id, name or task.name,
                                task.task_key, task_run.tags, state.start_ts,
-                               state.type.value, state.name, state.message, state.ts,
+                               state.type._value_, state.name, state.message, state.ts,
                                name is None)

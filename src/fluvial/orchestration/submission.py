@@ -9,7 +9,6 @@ where each run executes; they know nothing of tracking.
 
 from __future__ import annotations
 
-import gc
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from fluvial.protocols import RunnerSpec, TaskSpec, TrackerSpec
     from fluvial.runs import TaskRun
 
-__all__ = ["allocation_burst", "current_runner", "dispatch", "prepare", "tag_slots"]
+__all__ = ["current_runner", "dispatch", "prepare", "tag_slots"]
 
 
 class Waits(list[Future]):
@@ -82,29 +81,6 @@ def prepare(task_run: TaskRun, waits: list[Future]) -> Submission:
         if ctx is not None and ctx.flow_run.lineage_id != ctx.flow_run.id:
             task_run.lineage_id = ctx.flow_run.lineage_id
     return Submission(task_run, found, n_data)
-
-
-@contextmanager
-def allocation_burst(n: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while ``n`` task runs are built and handed out.
-
-    A big map allocates several objects per run (the run, its submission, its future)
-    that all outlive the map call; every collection during that burst would walk the
-    growing heap and free nothing, which doubles the driver's cost per run. Small
-    bursts are left alone; the collector is switched back on (if it was on) at the end,
-    and catches up on its own schedule.
-    """
-    if n < _BURST or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-_BURST = 1000  # runs: below this, collections during a map cost nothing worth avoiding
 
 
 def _record_edges(task_run: TaskRun, upstreams: list[Future]) -> None:
