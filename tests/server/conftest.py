@@ -1,4 +1,6 @@
-"""Server tests: a fresh record with one finished flow run and one deployment of a flows file."""
+"""Server tests: a fresh record with one finished flow run and one deployment of a flows file,
+and ``live_server``, a real server process of its own (the remote recording and worker
+tests)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from remote_helpers import ServerProcess
 
 import fluvial.store as store
 
@@ -38,6 +41,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     close_all()
     store._reset_for_tests()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``python -m fluvial.server`` started with its own home and record, requiring its
+    token; stopped after the test."""
+    proc = ServerProcess(tmp_path / "server-home")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture

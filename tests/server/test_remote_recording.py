@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,21 +20,12 @@ from fluvial import flow, get_run_logger, task
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server-home")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def remote(server: ServerProcess, monkeypatch: pytest.MonkeyPatch, home: Path) -> ServerProcess:
-    monkeypatch.setenv("FLUVIAL_API_URL", server.url)
-    monkeypatch.setenv("FLUVIAL_API_TOKEN", server.token)
+def remote(live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, home: Path
+           ) -> ServerProcess:
+    monkeypatch.setenv("FLUVIAL_API_URL", live_server.url)
+    monkeypatch.setenv("FLUVIAL_API_TOKEN", live_server.token)
     store._reset_for_tests()
-    return server
+    return live_server
 
 
 @task
@@ -76,11 +66,11 @@ def test_a_flow_run_records_through_the_server(remote: ServerProcess, home: Path
 
 
 def test_a_wrong_token_is_refused_before_the_run_starts(
-        server: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     from fluvial.exceptions import ApiAuthError
 
-    monkeypatch.setenv("FLUVIAL_API_URL", server.url)
+    monkeypatch.setenv("FLUVIAL_API_URL", live_server.url)
     monkeypatch.setenv("FLUVIAL_API_TOKEN", "not-the-token")
     ran = []
 
@@ -95,7 +85,7 @@ def test_a_wrong_token_is_refused_before_the_run_starts(
     monkeypatch.delenv("FLUVIAL_API_TOKEN")
     with pytest.raises(ApiAuthError, match="with no token"):
         noted()
-    assert server.get("/api/flow_runs")["items"] == []
+    assert live_server.get("/api/flow_runs")["items"] == []
 
 
 @task
@@ -146,7 +136,7 @@ def test_a_server_restart_mid_run_loses_and_doubles_nothing(remote: ServerProces
                        run["id"]) == [("RUNNING",), ("COMPLETED",)]
 
 
-def test_a_batch_sent_twice_is_applied_once(server: ServerProcess) -> None:
+def test_a_batch_sent_twice_is_applied_once(live_server: ServerProcess) -> None:
     import uuid
 
     from fluvial.store.writer.batch import LOG, TASK_RUN_DONE
@@ -159,27 +149,27 @@ def test_a_batch_sent_twice_is_applied_once(server: ServerProcess) -> None:
               None, 2.0, False),
              (LOG, run_id, 20, "once", 1.5)]
     body = encode(batch)[4:]
-    headers = {"authorization": f"Bearer {server.token}",
+    headers = {"authorization": f"Bearer {live_server.token}",
                "content-type": "application/octet-stream"}
-    first = httpx.post(server.url + "/api/record", content=body, headers=headers)
-    again = httpx.post(server.url + "/api/record", content=body, headers=headers)
+    first = httpx.post(live_server.url + "/api/record", content=body, headers=headers)
+    again = httpx.post(live_server.url + "/api/record", content=body, headers=headers)
     assert first.json() == {"applied": True, "skipped": 0}
     assert again.json() == {"applied": False, "skipped": 0}
-    assert server.rows("SELECT count(*) FROM logs WHERE message = 'once'") == [(1,)]
-    assert server.rows("SELECT count(*) FROM state_history WHERE run_id = ?",
+    assert live_server.rows("SELECT count(*) FROM logs WHERE message = 'once'") == [(1,)]
+    assert live_server.rows("SELECT count(*) FROM state_history WHERE run_id = ?",
                        str(run_id)) == [(2,)]
-    bad = httpx.post(server.url + "/api/record", content=b"not a pickle", headers=headers)
+    bad = httpx.post(live_server.url + "/api/record", content=b"not a pickle", headers=headers)
     assert bad.status_code == 400 and "not a fluvial batch" in bad.json()["detail"]
-    missing = httpx.post(server.url + "/api/record", content=encode([("x",)])[4:],
+    missing = httpx.post(live_server.url + "/api/record", content=encode([("x",)])[4:],
                          headers=headers)
     assert missing.status_code == 400 and "header" in missing.json()["detail"]
-    refused = httpx.post(server.url + "/api/record", content=body,
+    refused = httpx.post(live_server.url + "/api/record", content=body,
                          headers={"content-type": "application/octet-stream"})
     assert refused.status_code == 401
 
 
 def test_batches_kept_while_the_server_is_down_are_sent_by_the_next_process(
-        server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+        live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     """A writer that gives up (the server stayed down) leaves its journal; the next
     recorder that opens replays it, and replaying twice writes nothing twice."""
     import os
@@ -189,22 +179,22 @@ def test_batches_kept_while_the_server_is_down_are_sent_by_the_next_process(
     from fluvial.store.remote import ApiClient, HttpBatchWriter
     from fluvial.store.writer.batch import LOG
 
-    monkeypatch.setenv("FLUVIAL_API_URL", server.url)
-    monkeypatch.setenv("FLUVIAL_API_TOKEN", server.token)
-    token = server.token
-    server.stop()
-    writer = HttpBatchWriter(ApiClient(server.url, token), os.getpid(), socket.gethostname())
+    monkeypatch.setenv("FLUVIAL_API_URL", live_server.url)
+    monkeypatch.setenv("FLUVIAL_API_TOKEN", live_server.token)
+    token = live_server.token
+    live_server.stop()
+    writer = HttpBatchWriter(ApiClient(live_server.url, token), os.getpid(), socket.gethostname())
     writer.retry_seconds = 0.2
     run_id = uuid.uuid4()
     assert writer.commit([(LOG, run_id, 20, "kept 1", 1.0)]) == (0, None)
     assert writer.commit([(LOG, run_id, 20, "kept 2", 2.0)]) == (0, None)
     assert writer.journal.pending == 2
     writer.close(drain_seconds=0.2)  # still down: the journal stays on disk
-    server.start()
+    live_server.start()
     store._reset_for_tests()
     recorder = store.get_recorder()  # opens: replays the journal it finds
     assert recorder is not None
-    assert server.rows("SELECT message FROM logs ORDER BY ts") == [("kept 1",), ("kept 2",)]
+    assert live_server.rows("SELECT message FROM logs ORDER BY ts") == [("kept 1",), ("kept 2",)]
     store._reset_for_tests()
     store.get_recorder()
-    assert server.rows("SELECT count(*) FROM logs") == [(2,)]
+    assert live_server.rows("SELECT count(*) FROM logs") == [(2,)]
