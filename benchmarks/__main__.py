@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import add_output, new_parser, parse
 from benchmarks.harness import (
     RESULTS_DIR,
     ROOT,
@@ -60,12 +61,9 @@ GROUPS: dict[str, tuple[str, str]] = {
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("groups", nargs="*", metavar="GROUP",
-                        help=f"groups to run (default: all): {', '.join(GROUPS)}")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer runs: a smoke check, not a measurement")
+    parser = new_parser("python -m benchmarks", __doc__, names="groups", metavar="GROUP",
+                        choices=list(GROUPS), what="groups to run",
+                        quick="smaller sizes and fewer runs: a smoke check, not a measurement")
     parser.add_argument("--n", type=int, default=None,
                         help="override every .map size (e.g. --n 200 for a smoke test)")
     parser.add_argument("--chain", type=int, default=None,
@@ -76,20 +74,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="seconds one group may take before the run dumps every "
                              "thread's stack and exits 1 (a hang is a bug to report, not "
                              "a number; default: 600)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help="directory for latest.json, latest.md, history.jsonl and "
-                             f"latest.png (default: {RESULTS_DIR})")
-    parser.add_argument("--no-history", action="store_true",
-                        help="do not append this run to history.jsonl (nor compare or draw)")
-    args = parser.parse_args(argv)
-    unknown = [g for g in args.groups if g not in GROUPS]
-    if unknown:
-        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
-    for name in ("n", "chain", "repeat"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name} must be at least 1")
-    return args
+    add_output(parser, RESULTS_DIR, holds="latest.json, latest.md, history.jsonl and "
+               "latest.png", no_history="do not append this run to history.jsonl (nor "
+               "compare or draw)")
+    return parse(parser, argv, names="groups", choices=list(GROUPS), noun="group",
+                 counts=("n", "chain", "repeat"))
 
 
 def _call(fn: Callable[..., list[dict[str, Any]]], options: Options) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import add_output, new_parser, parse
 from benchmarks.harness import (
     RESULTS_DIR,
     ROOT,
@@ -54,27 +55,17 @@ WORKLOADS: dict[str, list[tuple[str, int, int]]] = {
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kinds", nargs="*", metavar="KIND",
-                        help=f"runners to compare (default: all): {', '.join(WORKLOADS)}")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke check")
+    parser = new_parser("python -m benchmarks.peers", __doc__, names="kinds", metavar="KIND",
+                        choices=list(WORKLOADS), what="runners to compare",
+                        quick="smaller sizes: a smoke check")
     parser.add_argument("--repeat", type=int, default=2,
                         help="timed flows per side; the best is kept (default: 2)")
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv-peers",
                         help="the virtualenv holding Prefect (default: .venv-peers)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "peers",
-                        help="directory for the results and their history "
-                             f"(default: {RESULTS_DIR / 'peers'})")
-    parser.add_argument("--no-history", action="store_true",
-                        help="do not append this run to history.jsonl")
-    args = parser.parse_args(argv)
-    unknown = [k for k in args.kinds if k not in WORKLOADS]
-    if unknown:
-        parser.error(f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
+    add_output(parser, RESULTS_DIR / "peers", holds="the results and their history",
+               no_history="do not append this run to history.jsonl")
+    return parse(parser, argv, names="kinds", choices=list(WORKLOADS), noun="kind",
+                 counts=("repeat",))
 
 
 def _peer_python(venv: Path) -> Path:
