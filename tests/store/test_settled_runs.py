@@ -28,6 +28,8 @@ def _expanded(event: tuple) -> list[tuple]:
     """What a TASK_RUN_DONE stands for, as the general events."""
     _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, end, \
         default = event
+    if type(run_id) is int:  # as the recorder sends it
+        run_id = str(uuid.UUID(int=run_id))
     if default:
         name = f"{name}-{str(run_id)[-8:]}"
     out: list[tuple] = [(TASK_RUN, run_id, flow_run_id, name, task_key, tags,
@@ -47,7 +49,8 @@ def _random_batches(rng: random.Random) -> list[list[tuple]]:
         start = rng.choice([None, 10.0, 20.0])
         end = rng.choice([10.0, 15.0, 20.0, 30.0])
         type_ = rng.choice(["COMPLETED", "FAILED", "RUNNING", "CANCELLED"])
-        events.append((TASK_RUN_DONE, run, flow_run_id, "t", "t-key",
+        sent = uuid.UUID(run).int if rng.random() < 0.5 else run  # the recorder sends ints
+        events.append((TASK_RUN_DONE, sent, flow_run_id, "t", "t-key",
                        rng.choice([(), ("a", "b")]), start, type_, type_.title(),
                        rng.choice([None, "why"]), end, rng.random() < 0.5))
         for _ in range(rng.randrange(3)):  # other states of the same run, before or after
@@ -90,32 +93,44 @@ def test_settled_runs_leave_the_record_their_three_events_leave(backend: str) ->
 
 
 def test_a_run_settled_alone_takes_the_short_way_and_one_touched_again_does_not() -> None:
-    alone, touched, reversed_clock = (str(uuid.uuid4()) for _ in range(3))
+    alone, failed, touched, reversed_clock, twice = (str(uuid.uuid4()) for _ in range(5))
     batch = prepare([
         (TASK_RUN_DONE, alone, None, "t", "k", (), 1.0, "COMPLETED", "Completed", None, 2.0,
          True),
+        (TASK_RUN_DONE, failed, None, "t", "k", (), 1.0, "FAILED", "Failed", "boom", 2.0,
+         False),
         (TASK_RUN_DONE, touched, None, "t", "k", (), 1.0, "COMPLETED", "Completed", None, 2.0,
          False),
         (STATE, touched, "CANCELLED", "Cancelled", None, 3.0, None),
         # finished "before" it started (clocks): folded, as three events would be
         (TASK_RUN_DONE, reversed_clock, None, "t", "k", (), 5.0, "COMPLETED", "Completed",
          None, 4.0, False),
+        (TASK_RUN_DONE, twice, None, "t", "k", (), 1.0, "COMPLETED", "Completed", None, 2.0,
+         False),
+        (TASK_RUN_DONE, twice, None, "t", "k", (), 1.0, "FAILED", "Failed", None, 2.5,
+         False),
     ], 1, "host")
-    assert list(batch.settled) == [alone]
-    assert batch.settled[alone][2] == f"t-{alone[-8:]}"
-    assert batch.running == [(alone, 1.0), (touched, 1.0)]
-    assert set(batch.tasks) == {touched, reversed_clock}
+    # ran and completed plainly: the shortest way (its state columns constant in the SQL)
+    assert batch.completed == {alone: (alone, None, f"t-{alone[-8:]}", "k", "[]", 1.0, 2.0)}
+    assert list(batch.settled) == [failed]
+    # a touched run's first states are still written first, as a settled run's
+    assert batch.running == [(failed, 1.0), (touched, 1.0), (twice, 1.0)]
+    assert [f[0] for f in batch.finals] == [failed, touched, twice]
+    assert set(batch.tasks) == {touched, reversed_clock, twice}
     assert batch.latest[touched][0] == "CANCELLED"
     assert batch.latest[reversed_clock][0] == "RUNNING"  # the later timestamp wins
+    assert batch.latest[twice][0] == "FAILED"
 
 
 @pytest.mark.parametrize("bad", [
     (TASK_RUN_DONE, "x"),  # too short
     (TASK_RUN_DONE, str(uuid.uuid4()), None, "t", "k", (), "soon", "COMPLETED", "C", None, 1.0),
+    (TASK_RUN_DONE, str(uuid.uuid4()), None, "t", "k", (), 1.0, "COMPLETED", "Completed", None,
+     "later", False),
 ])
 def test_a_malformed_settled_run_is_skipped_and_counted(bad: tuple) -> None:
     good = (TASK_RUN_DONE, str(uuid.uuid4()), None, "t", "k", (), 1.0, "COMPLETED",
             "Completed", None, 2.0, False)
     batch = prepare([bad, good], 1, "host")
     assert batch.skipped == 1
-    assert list(batch.settled) == [good[1]]
+    assert list(batch.completed) == [good[1]]

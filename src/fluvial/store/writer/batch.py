@@ -23,7 +23,6 @@ from fluvial.store import events as event_rows
 from fluvial.store import rows
 from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
 from fluvial.store.schema import FINAL_STATE_TYPES
-from fluvial.store.writer.wire import uuid_text
 
 __all__ = [
     "FLOW_RUN",
@@ -151,17 +150,22 @@ def _state_columns(folded: list | None) -> rows.LatestState:
 class Prepared:
     """A batch turned into rows, ready to write: everything that needs no database.
 
-    Built by :func:`prepare` (pure Python, no database) and written by :func:`apply`. ``settled`` holds the task_runs rows of runs settled in one event and
-    touched by nothing else in the batch (their latest state known: no folding), and
-    ``running``/``finals`` their states; everything else goes the general way.
+    Built by :func:`prepare` (pure Python, no database) and written by :func:`apply`.
+    Runs settled in one event and touched by nothing else in the batch need no folding
+    (their latest state is known): ``completed`` holds those that ran and completed
+    plainly (``(id, flow_run_id, name, task_key, tags, start, end)``: the common case,
+    written with their constant columns in the SQL), ``settled`` the task_runs rows of
+    the others and ``running``/``finals`` their states; everything else goes the general
+    way.
     """
 
-    __slots__ = ("beats", "edges", "emitted", "finals", "flows", "latest", "log_rows",
-                 "running", "settled", "skipped", "state_rows", "tasks")
+    __slots__ = ("beats", "completed", "edges", "emitted", "finals", "flows", "latest",
+                 "log_rows", "running", "settled", "skipped", "state_rows", "tasks")
 
     def __init__(self) -> None:
         self.flows: dict[str, tuple] = {}
         self.tasks: dict[str, tuple] = {}
+        self.completed: dict[str, tuple[str, str | None, str, str, str, float, float]] = {}
         self.settled: dict[str, tuple] = {}
         self.running: list[tuple[str, float]] = []
         self.finals: list[tuple[str, str, str | None, str | None, float]] = []
@@ -175,6 +179,14 @@ class Prepared:
 
     def unsettle(self, run: str) -> None:
         """A settled run another event of the batch touches: from now on, the general way."""
+        done = self.completed.pop(run, None)
+        if done is not None:  # its states are written as a settled run's, before the others
+            start, end = done[5], done[6]
+            self.running.append((run, start))
+            self.finals.append((run, "COMPLETED", "Completed", None, end))
+            self.tasks[run] = done[:6]
+            self.latest[run] = ["COMPLETED", "Completed", None, end, start, None]
+            return
         row = self.settled.pop(run)
         self.tasks[run] = row[:6]
         # (type, name, message, ts, first RUNNING, result location), as _fold keeps it
@@ -185,6 +197,7 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
     """The rows of ``events`` (a malformed event is skipped, counted and logged)."""
     batch = Prepared()
     flows, tasks, settled, latest = batch.flows, batch.tasks, batch.settled, batch.latest
+    completed = batch.completed
     state_rows = batch.state_rows
     tag_text: dict[int, tuple[Any, str]] = {}  # a map's runs share one tags object
     final_types = FINAL_STATE_TYPES
@@ -192,11 +205,26 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
         try:
             kind = event[0]
             if kind == TASK_RUN_DONE:  # the common case: a task run, settled, in one event
-                _, run_id, flow_run_id, name, task_key, tags, start, type_, state, message, \
-                    end, *default_name = event
-                run = uuid_text(run_id) if type(run_id) is int else str(run_id)
-                if default_name and default_name[0]:
+                if len(event) == 12:
+                    _, run_id, flow_run_id, name, task_key, tags, start, type_, state, \
+                        message, end, default_name = event
+                else:
+                    _, run_id, flow_run_id, name, task_key, tags, start, type_, state, \
+                        message, end, *rest = event
+                    default_name = rest[0] if rest else False
+                if type(run_id) is int:  # uuid_text(), inline: once per run
+                    h = f"{run_id:032x}"
+                    run = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                else:
+                    run = str(run_id)
+                if default_name:
                     name = f"{name}-{run[-8:]}"
+                elif type(name) is not str:
+                    name = str(name)
+                if type(task_key) is not str:
+                    task_key = str(task_key)
+                if type(flow_run_id) is not str:
+                    flow_run_id = _id(flow_run_id)
                 if not tags:
                     tags_json = "[]"
                 else:
@@ -204,12 +232,19 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
                     if known is None or known[0] is not tags:
                         known = tag_text[id(tags)] = (tags, _tags(tags))
                     tags_json = known[1]
+                if (type_ == "COMPLETED" and state == "Completed" and message is None
+                        and type(start) is float and type(end) is float and end >= start
+                        and run not in completed and run not in settled
+                        and run not in latest and run not in tasks):
+                    # ran, then completed plainly, and nothing else of it so far: no folding
+                    completed[run] = (run, flow_run_id, name, task_key, tags_json, start, end)
+                    continue
                 type_ = type_ if type(type_) is str else str(getattr(type_, "value", type_))
                 state, message, end = _text(state), _text(message), float(end)
                 start = None if start is None else float(start)
                 created = end if start is None else start
-                base = (run, _id(flow_run_id), str(name), str(task_key), tags_json, created)
-                if run in settled:
+                base = (run, flow_run_id, name, task_key, tags_json, created)
+                if run in completed or run in settled:
                     batch.unsettle(run)
                 if run not in latest and run not in tasks and (start is None or end >= start):
                     if start is not None:
@@ -238,14 +273,14 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
                     float(ts),
                     _text(location),
                 )
-                if row[0] in settled:
+                if row[0] in settled or row[0] in completed:
                     batch.unsettle(row[0])
                 state_rows.append(row)
                 _fold(latest, *row)
             elif kind == TASK_RUN:
                 _, run_id, flow_run_id, name, task_key, tags, ts = event
                 run = str(run_id)
-                if run in settled:
+                if run in settled or run in completed:
                     batch.unsettle(run)
                 tasks[run] = (
                     run,
@@ -307,15 +342,18 @@ def apply(conn: Connection, batch: Prepared) -> int:
     # Runs that existed already, or whose states came first (from another process),
     # cannot take their state from this batch alone.
     stale_flows = rows.stale(conn, "flow_runs", flows)
-    stale_tasks = rows.stale(conn, "task_runs", [*batch.settled, *tasks])
+    completed = list(batch.completed.values())
+    stale_tasks = rows.stale(conn, "task_runs", [*batch.completed, *batch.settled, *tasks])
     rows.insert_flow_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in flows.items()]
     )
+    rows.insert_completed_task_runs(conn, completed)
     rows.insert_task_runs(conn, list(batch.settled.values()))
     rows.insert_task_runs(
         conn, [row + _state_columns(latest.get(run)) for run, row in tasks.items()]
     )
     # settled runs' states first: they came before any other state of theirs in the batch
+    rows.insert_completed_states(conn, completed)
     rows.insert_settled_states(conn, batch.running, batch.finals)
     rows.insert_states(conn, batch.state_rows)
     rows.insert_logs(conn, batch.log_rows)
