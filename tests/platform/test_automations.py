@@ -310,11 +310,17 @@ def test_automation_cli_and_malformed_files_name_the_field(tmp_path: Path) -> No
     listed = json.loads(runner.invoke(cli, ["automation", "ls", "-o", "json"]).output)
     assert listed[0]["name"] == "cancel-slow"
     assert listed[0]["trigger"]["expect"] == ["fluvial.flow-run.Running"]
-    assert runner.invoke(cli, ["automation", "pause", "cancel-slow"]).exit_code == 0
+    paused = runner.invoke(cli, ["automation", "pause", "cancel-slow"])
+    assert (paused.exit_code, paused.output) == (0, "Paused automation 'cancel-slow'.\n")
     assert list_automations()[0].enabled is False
-    assert runner.invoke(cli, ["automation", "resume", "cancel-slow"]).exit_code == 0
+    resumed = runner.invoke(cli, ["automation", "resume", listed[0]["id"]])
+    assert (resumed.exit_code, resumed.output) == (0, "Resumed automation 'cancel-slow'.\n")
+    assert list_automations()[0].enabled is True
     assert runner.invoke(cli, ["automation", "inspect", "cancel-slow"]).exit_code == 0
-    assert runner.invoke(cli, ["automation", "delete", "cancel-slow"]).exit_code == 0
+    missing = runner.invoke(cli, ["automation", "pause", "no-such"])
+    assert missing.exit_code == 1 and "looked for 'no-such' as an id and as a name" in missing.output
+    deleted = runner.invoke(cli, ["automation", "delete", "cancel-slow"])
+    assert (deleted.exit_code, deleted.output) == (0, "Deleted automation 'cancel-slow'.\n")
     assert list_automations() == []
 
     cases = {

@@ -83,31 +83,23 @@ def create(path: str) -> None:
     click.echo(f"Created automation {created.name!r} ({created.id}).")
 
 
-@automation.command()
-@click.argument("ref")
-def pause(ref: str) -> None:
-    """Stop automation REF from firing."""
-    found = _find(ref)
-    found.pause()
-    click.echo(f"Paused automation {found.name!r}.")
+def _change(verb: str, done: str, doc: str) -> click.Command:
+    """``fluvial automation VERB REF``: call the automation's method ``verb``, say ``done``."""
+
+    @automation.command(name=verb, help=doc)
+    @click.argument("ref")
+    def command(ref: str) -> None:
+        found = _find(ref)
+        getattr(found, verb)()
+        click.echo(f"{done} automation {found.name!r}.")
+
+    return command
 
 
-@automation.command()
-@click.argument("ref")
-def resume(ref: str) -> None:
-    """Let automation REF fire again (events while paused are not evaluated)."""
-    found = _find(ref)
-    found.resume()
-    click.echo(f"Resumed automation {found.name!r}.")
-
-
-@automation.command()
-@click.argument("ref")
-def delete(ref: str) -> None:
-    """Delete automation REF."""
-    found = _find(ref)
-    found.delete()
-    click.echo(f"Deleted automation {found.name!r}.")
+pause = _change("pause", "Paused", "Stop automation REF from firing.")
+resume = _change("resume", "Resumed",
+                 "Let automation REF fire again (events while paused are not evaluated).")
+delete = _change("delete", "Deleted", "Delete automation REF.")
 
 
 @automation.command()
