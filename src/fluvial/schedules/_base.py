@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, ClassVar, Literal
 
 __all__ = [
@@ -46,7 +46,11 @@ class Schedule:
 
     kind: ClassVar[str]
     __slots__ = ("_active", "_catchup", "_max_catchup_runs", "_max_lateness", "_overlap",
-                 "_parameters", "_slug", "_derived_slug")
+                 "_parameters", "_slug", "_derived_slug", "_timezone", "_tz")
+    # set by each subclass's constructor: the IANA zone name as given (None: UTC by
+    # default) and the tzinfo it names
+    _timezone: str | None
+    _tz: tzinfo
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -119,6 +123,11 @@ class Schedule:
         return self._active
 
     @property
+    def timezone(self) -> str | None:
+        """The zone's IANA name as given, or None (UTC by default)."""
+        return self._timezone
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """Parameters this schedule's runs get on top of the deployment's (a copy)."""
         return dict(self._parameters)
@@ -168,9 +177,12 @@ class Schedule:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The schedule as JSON-able data; :func:`schedule_from_dict` reads it back."""
-        return {"kind": self.kind, **self._timing(), "active": self._active,
+        """The schedule as JSON-able data; :func:`schedule_from_dict` reads it back. The zone
+        is kept as given (None, not UTC, when none was), so the data round-trips."""
+        data = {"kind": self.kind, **self._timing(), "active": self._active,
                 "parameters": dict(self._parameters), "slug": self._slug, **self._policies()}
+        data["timezone"] = self._timezone
+        return data
 
     def _key(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=str)

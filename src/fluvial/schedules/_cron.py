@@ -90,7 +90,7 @@ class Cron(Schedule):
     """
 
     kind = "cron"
-    __slots__ = ("_cron", "_timezone", "_day_or", "_tz")
+    __slots__ = ("_cron", "_day_or")
 
     def __init__(
         self,
@@ -121,10 +121,6 @@ class Cron(Schedule):
         return self._cron
 
     @property
-    def timezone(self) -> str | None:
-        return self._timezone
-
-    @property
     def day_or(self) -> bool:
         return self._day_or
 
@@ -134,11 +130,6 @@ class Cron(Schedule):
     def _timing(self) -> dict[str, Any]:
         return {"cron": self._cron, "timezone": self._timezone or UTC_NAME,
                 "day_or": self._day_or}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["timezone"] = self._timezone
-        return data
 
     def _fixed_time(self) -> bool:
         """Debian cron's "fixed-time job": neither minute nor hour starts with '*'."""

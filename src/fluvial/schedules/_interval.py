@@ -32,7 +32,7 @@ class Interval(Schedule):
     """Fire every ``interval`` (a ``timedelta`` or seconds) from ``anchor_date``."""
 
     kind = "interval"
-    __slots__ = ("_interval", "_anchor", "_timezone", "_tz", "_anchor_local")
+    __slots__ = ("_interval", "_anchor", "_anchor_local")
 
     def __init__(
         self,
@@ -96,10 +96,6 @@ class Interval(Schedule):
         return self._anchor.astimezone(self._tz)
 
     @property
-    def timezone(self) -> str | None:
-        return self._timezone
-
-    @property
     def keeps_wall_clock(self) -> bool:
         """True for intervals of 24 hours or more (see the module docstring)."""
         return self._interval >= WALL_CLOCK_MIN
@@ -111,11 +107,6 @@ class Interval(Schedule):
         return {"interval": self._interval.total_seconds(),
                 "anchor_date": self._anchor_local.isoformat(),
                 "timezone": self._timezone or UTC_NAME}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["timezone"] = self._timezone
-        return data
 
     def fire_times(self, after: datetime) -> Iterator[datetime]:
         """Fire times strictly after ``after`` (aware), ascending, as aware UTC datetimes."""

@@ -36,7 +36,7 @@ class RRule(Schedule):
     """Fire at the times an RFC 5545 recurrence rule lists, in ``timezone``."""
 
     kind = "rrule"
-    __slots__ = ("_rrule", "_timezone", "_tz", "_rule")
+    __slots__ = ("_rrule", "_rule")
 
     def __init__(
         self,
@@ -83,21 +83,12 @@ class RRule(Schedule):
     def rrule(self) -> str:
         return self._rrule
 
-    @property
-    def timezone(self) -> str | None:
-        return self._timezone
-
     def _owner(self) -> str:
         first = self._rrule.splitlines()[0] if self._rrule else ""
         return f"RRule({first!r})"
 
     def _timing(self) -> dict[str, Any]:
         return {"rrule": self._rrule, "timezone": self._timezone or UTC_NAME}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["timezone"] = self._timezone
-        return data
 
     def fire_times(self, after: datetime) -> Iterator[datetime]:
         """Fire times strictly after ``after`` (aware), ascending, as aware UTC datetimes."""
