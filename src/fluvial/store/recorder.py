@@ -255,7 +255,9 @@ class Recorder:
               follows: UUID | None = None) -> None:
         """An emitted event (see :mod:`fluvial.events`), written with the next batch."""
         q = self._queue
-        q.append((EVENT, event_id, name, occurred, resource, related, payload, follows))
+        # the id as its int, as for task runs: pickled in C (a UUID costs a Python call)
+        q.append((EVENT, event_id.int if event_id.__class__ is UUID else event_id, name,
+                  occurred, resource, related, payload, follows))
         if len(q) == self._wake_at:
             self._wake.set()
 

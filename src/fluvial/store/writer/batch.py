@@ -59,6 +59,7 @@ HEARTBEAT = 4  # (HEARTBEAT, flow_run_id, ts)
 # made here, off the hot path.
 TASK_RUN_DONE = 5
 # An emitted event: (EVENT, id, event name, occurred, resource, related, payload, follows);
+# the id a UUID, its text or (as the recorder sends it) its 128-bit int;
 # resource a dict, related a list of dicts, payload a dict; received is the commit time.
 EVENT = 6
 # Which task runs fed a task run (its data upstreams and wait_for):
@@ -319,7 +320,7 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
             elif kind == EVENT:
                 _, event_id, name, occurred, resource, related, payload, follows = event
                 batch.emitted.append((
-                    str(event_id), str(name), float(occurred), time.time(),
+                    uuid_text(event_id) if type(event_id) is int else str(event_id), str(name), float(occurred), time.time(),
                     str(resource.get("fluvial.resource.id", "")),
                     json.dumps(resource), json.dumps(related), json.dumps(payload, default=str),
                     _id(follows),
