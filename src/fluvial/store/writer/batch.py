@@ -23,6 +23,7 @@ from fluvial.store import events as event_rows
 from fluvial.store import rows
 from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
 from fluvial.store.schema import FINAL_STATE_TYPES
+from fluvial.store.writer.wire import uuid_text
 
 __all__ = [
     "FLOW_RUN",
@@ -320,7 +321,8 @@ def prepare(events: Iterable[tuple], pid: int, hostname: str) -> Prepared:
             elif kind == EVENT:
                 _, event_id, name, occurred, resource, related, payload, follows = event
                 batch.emitted.append((
-                    uuid_text(event_id) if type(event_id) is int else str(event_id), str(name), float(occurred), time.time(),
+                    uuid_text(event_id) if type(event_id) is int else str(event_id),
+                    str(name), float(occurred), time.time(),
                     str(resource.get("fluvial.resource.id", "")),
                     json.dumps(resource), json.dumps(related), json.dumps(payload, default=str),
                     _id(follows),
