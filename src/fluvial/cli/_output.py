@@ -7,7 +7,6 @@ escaped and is never read as rich markup.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial._readable import readable_time as timestamp
 from fluvial.cli._terminal import safe as _safe_text
 
 __all__ = ["output_option", "print_json", "print_table", "safe", "timestamp"]
@@ -30,10 +30,6 @@ def safe(value: Any) -> Text:
     """``value`` as plain text with control characters shown escaped (``\\x1b``): the
     one escaping helper, :func:`fluvial.cli._terminal.safe`, in a rich ``Text``."""
     return Text(_safe_text("-" if value is None else value))
-
-
-def timestamp(ts: float | None) -> str:
-    return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial._readable import readable_time
 from fluvial.cli._output import output_option
 from fluvial.cli._output import print_json as echo_json
 from fluvial.cli._terminal import safe
@@ -52,12 +53,6 @@ def _t(value: Any, style: str = "") -> Text:
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
-
-
-def _time(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -113,7 +108,7 @@ def ls(flow_name: str | None, output: str) -> None:
             f"{active}/{len(schedules)} active" if schedules else "-",
             str(dep.concurrency_limit) if dep.concurrency_limit else "-",
             Text("paused", style="yellow") if dep.paused else Text("ready", style="green"),
-            _time(dep.updated),
+            readable_time(dep.updated),
         )
     console.print(table)
 
@@ -170,13 +165,14 @@ def inspect(name: str, output: str) -> None:
     for record in schedules:
         console.print(Text.assemble(
             _t(f"  {record.slug}  {_describe_schedule(record)}  "),
-            ("active" if record.active else "paused"), f"  next {_time(record.next_fire_time)}"))
+            ("active" if record.active else "paused"),
+            f"  next {readable_time(record.next_fire_time)}"))
     console.print()
     console.print(Text(f"Latest runs ({len(runs)})", style="bold"))
     for run in runs:
         console.print(Text.assemble(
             _t(f"  {str(run.id)[:8]}  {run.name or '-':<20} "),
-            _t(run.state_name), f"  scheduled {_time(run.scheduled_start_time)}"))
+            _t(run.state_name), f"  scheduled {readable_time(run.scheduled_start_time)}"))
 
 
 def _start_time(start_in: str | None, start_at: str | None) -> dt.datetime | None:
@@ -221,7 +217,7 @@ def run(name: str, params: tuple[str, ...], start_in: str | None, start_at: str 
                                   idempotency_key=idempotency_key, as_subflow=False)
     except _errors() as exc:
         raise click.ClickException(safe(exc)) from None
-    due = _time(flow_run.scheduled_start_time)
+    due = readable_time(flow_run.scheduled_start_time)
     click.echo(safe(f"Created flow run {flow_run.name!r} ({flow_run.id}), scheduled for {due}."))
     if not watch:
         return
@@ -301,8 +297,8 @@ def schedule_ls(name: str, output: str) -> None:
         table.add_column(column, no_wrap=True)
     for r in records:
         table.add_row(_t(r.slug), _t(_describe_schedule(r)),
-                      "active" if r.active else "paused", _time(r.next_fire_time),
-                      _time(r.last_fired_time))
+                      "active" if r.active else "paused", readable_time(r.next_fire_time),
+                      readable_time(r.last_fired_time))
     console.print(table)
 
 

@@ -11,7 +11,6 @@ Everything printed from the record goes through :func:`fluvial.cli._terminal.saf
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluvial._readable import readable_duration, readable_time
 from fluvial.cli._errors import describe
 from fluvial.cli._output import output_option, print_json
 from fluvial.cli._terminal import safe
@@ -45,24 +45,6 @@ _STATE_STYLES = {
 def _console() -> Console:
     # Created per command so that click's CliRunner captures the output.
     return Console(highlight=False, soft_wrap=False)
-
-
-def _time(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _state(state_type: str | None, state_name: str | None) -> Text:
@@ -128,8 +110,8 @@ def ls(flow_name: str | None, state: str | None, limit: int, output: str) -> Non
             Text(safe(run.flow_name or "-")),
             Text(safe(run.name or "-")),
             _state(run.state_type, run.state_name),
-            _time(run.start_time),
-            _duration(run.duration),
+            readable_time(run.start_time),
+            readable_duration(run.duration),
         )
     console.print(table)
 
@@ -234,8 +216,8 @@ def _inspect_text(run: Any, history: list[Any], view: TaskRunView) -> None:
     _field(console, "state", _state(run.state_type, run.state_name))
     if run.state_message:
         _field(console, "message", run.state_message, lines=True)
-    _field(console, "start", _time(run.start_time))
-    _field(console, "duration", _duration(run.duration))
+    _field(console, "start", readable_time(run.start_time))
+    _field(console, "duration", readable_duration(run.duration))
     _field(console, "driver", f"pid {run.pid} on {run.hostname}")
     if run.tags:
         _field(console, "tags", ", ".join(run.tags))
@@ -251,7 +233,7 @@ def _inspect_text(run: Any, history: list[Any], view: TaskRunView) -> None:
     states.add_column("state")
     states.add_column("message")
     for state in history:
-        states.add_row(_time(state.ts), _state(state.type, state.name),
+        states.add_row(readable_time(state.ts), _state(state.type, state.name),
                        Text(safe(state.message or "", lines=True)))
     console.print(states)
 
@@ -293,14 +275,14 @@ def _print_task_runs(console: Console, view: TaskRunView) -> None:
         table.add_column("duration", justify="right", no_wrap=True)
         for task in view.runs():
             table.add_row(Text(safe(task.name or "-")), _state(task.state_type, task.state_name),
-                          _duration(task.duration))
+                          readable_duration(task.duration))
         console.print(table)
         return
     click.echo(f"{'task run':<40} {'state':<12} {'duration':>9}")
     for task in view.runs():
         label = task.state_name or (task.state_type or "-").title()
         click.echo(f"{safe(task.name or '-'):<40} {safe(label):<12} "
-                   f"{_duration(task.duration):>9}")
+                   f"{readable_duration(task.duration):>9}")
 
 
 @runs.command()
@@ -321,7 +303,7 @@ def logs(run_id: str) -> None:
         level = safe(logging.getLevelName(record.level))
         console.print(
             Text.assemble(
-                (_time(record.ts), "dim"),
+                (readable_time(record.ts), "dim"),
                 " ",
                 (f"{level:<8}", ""),
                 " ",

@@ -7,7 +7,6 @@ sanitised by :func:`fluvial.artifacts.render_markdown` before being marked safe.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from fluvial._readable import readable_duration, readable_time
 from fluvial.server.security import CSRF_COOKIE, new_csrf_token
 
 __all__ = ["env", "fragment", "page"]
@@ -24,22 +24,8 @@ __all__ = ["env", "fragment", "page"]
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+    return readable_duration(seconds, seconds_past_an_hour=False)
 
 
 def _schedule(spec: dict[str, Any]) -> str:
@@ -53,7 +39,7 @@ def _schedule(spec: dict[str, Any]) -> str:
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
-env.filters["when"] = _when
+env.filters["when"] = readable_time
 env.filters["duration"] = _duration
 env.filters["levelname"] = lambda level: logging.getLevelName(int(level))
 env.filters["schedule"] = _schedule
