@@ -4,7 +4,8 @@ Each recording method builds one tuple and appends it to a ``collections.deque``
 (thread-safe, lock-free in CPython): no I/O, no locks, no formatting. A daemon
 thread drains the deque every ``interval`` seconds, or as soon as it holds
 ``wake_at`` events, in batches of at most ``max_batch`` events, and each batch
-is committed in one transaction, so a reader never sees half a batch.
+is committed in one transaction (a task-run batch may be cut between its events
+to let a flow run's batch in: see below), so a reader never sees half an event.
 
 The commits happen in a **writer process** (:mod:`fluvial.store.writer.process`),
 so that turning events into rows and SQL does not take the driver's GIL from
@@ -15,7 +16,9 @@ batches of at most 2 000 events at a time (one committing, the next ones read
 ahead, so it never waits for work); the rest of the backlog waits in the queue.
 A flow run's rows and states overtake it there, and in the process too (it
 commits an urgent batch before the task-run batches it has not started), so a
-flow's final state waits for at most one batch, never behind the backlog. The process is started by the drain thread,
+flow's final state waits for at most one chunk of the batch being committed (the
+process commits the chunks applied so far and lets the urgent batch in), never
+behind the backlog. The process is started by the drain thread,
 so the first flow does not wait for it: events queue until it is up. If it
 cannot be started (or ``FLUVIAL_STORE_WRITER=thread``), or dies, the drain
 thread commits the batches itself, as before. The process ends at the end of

@@ -15,7 +15,7 @@ import json
 import logging
 import reprlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fluvial.exceptions import StoreError
@@ -28,6 +28,7 @@ from fluvial.store.writer.wire import uuid_text
 __all__ = [
     "FLOW_RUN",
     "RETRIES",
+    "CHUNK",
     "BatchWriter",
     "EDGES",
     "EVENT",
@@ -387,6 +388,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
 
 
 RETRIES = 3
+CHUNK = 500  # events prepared and applied at a time, between looks at the urgent lane
 
 
 class BatchWriter:
@@ -431,6 +433,32 @@ class BatchWriter:
             time.sleep(wait)
             wait = min(wait * 2, 1.0)
             self._reconnect()
+
+    def commit_yielding(self, events: Sequence[tuple], urgent: Callable[[], bool],
+                        chunk: int = CHUNK) -> tuple[int, BaseException | None, Sequence[tuple]]:
+        """Commit ``events`` like :meth:`commit`, but give way to an urgent batch.
+
+        The events are prepared and applied ``chunk`` at a time, in one transaction;
+        when ``urgent()`` is true after a chunk and events remain, what was applied is
+        committed and the rest returned: ``(skipped, error, rest)``, the caller commits
+        the urgent batch, then calls again with ``rest``. A transaction that fails is
+        rolled back and its events go the ordinary way (:meth:`commit`: retried, else
+        spilled), with nothing left over.
+        """
+        if self.journal.pending or len(events) <= chunk:
+            return (*self.commit(events), ())
+        skipped = done = 0
+        try:
+            with transaction(self.conn):
+                while done < len(events):
+                    skipped += apply(self.conn, prepare(events[done:done + chunk], self.pid,
+                                                        self.hostname))
+                    done += chunk
+                    if done < len(events) and urgent():
+                        break
+        except Exception:  # retried the ordinary way, which says what went wrong
+            return (*self.commit(events), ())
+        return skipped, None, events[done:]
 
     def commit_once(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
         """One try (a few for transient errors): ``(skipped, None)``, or ``(0, error)``."""

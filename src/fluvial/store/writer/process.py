@@ -13,11 +13,16 @@ see :mod:`fluvial.store.writer.wire`):
                        after the batch's transaction committed (or failed)
 
 Urgent batches (flow runs' rows and states) are committed before the task-run
-batches the writer holds but has not started; each kind in the order sent.
+batches the writer holds but has not started, and between the chunks of the one it
+is committing; each kind in the order sent.
 
-Each batch is one transaction, committed only once the whole frame arrived. A
-second thread reads and decodes the next batch while the main one commits;
-acknowledgements stay in order. At
+Each batch is committed only once the whole frame arrived. An urgent batch is one
+transaction. A task-run batch is prepared and applied :data:`~fluvial.store.writer.batch.CHUNK`
+events at a time in one transaction, unless an urgent batch arrives meanwhile: then
+the chunks applied so far are committed, the urgent batch next, and the rest of the
+task-run batch in a transaction of its own (cut between events, so a run settled in
+one event is never cut). A task-run batch is acknowledged once all of it is committed.
+A second thread reads and decodes the next batch while the main one commits. At
 end of input (the driver closed the pipe, or died) the writer commits what it
 fully received and exits; it also exits when its parent is gone even if the
 pipe stays open (a forked grandchild holding it). Runs are recorded with the
@@ -125,17 +130,40 @@ def main() -> int:
     lanes = _Lanes()
     threading.Thread(target=_read_batches, args=(reader, lanes),
                      name="fluvial-writer-read", daemon=True).start()
+
+    def commit(batch: tuple) -> None:
+        """Commit a batch whole, and acknowledge it."""
+        seq, events, problem = batch
+        if problem is not None:
+            send(("ack", seq, 0, problem, collect.take()))
+            return
+        skipped, error = writer.commit(events) if events else (0, None)
+        send(("ack", seq, skipped, None if error is None else str(error), collect.take()))
+
+    def commit_giving_way(batch: tuple) -> None:
+        """Commit a task-run batch, letting urgent batches in between its chunks; and
+        acknowledge it once all of it is committed."""
+        seq, rest, _ = batch
+        skipped, error = 0, None
+        while rest:
+            part_skipped, error, rest = writer.commit_yielding(rest, lanes.urgent_waiting)
+            skipped += part_skipped
+            if error is not None:
+                break
+            while rest and (urgent := lanes.take_urgent()) is not None:
+                commit(urgent)
+        send(("ack", seq, skipped, None if error is None else str(error), collect.take()))
+
     try:
         while True:
-            batch = lanes.get()
-            if batch is None:
+            taken = lanes.get()
+            if taken is None:
                 break  # the end of the input, or the driver died mid-frame
-            seq, events, problem = batch
-            if problem is not None:
-                send(("ack", seq, 0, problem, collect.take()))
-                continue
-            skipped, error = writer.commit(events) if events else (0, None)
-            send(("ack", seq, skipped, None if error is None else str(error), collect.take()))
+            batch, urgent = taken
+            if urgent or batch[2] is not None:
+                commit(batch)
+            else:
+                commit_giving_way(batch)
     finally:
         writer.close()
     return 0
@@ -162,16 +190,26 @@ class _Lanes:
             self._ended = True
             self._ready.notify()
 
-    def get(self) -> tuple | None:
-        """The next batch to commit, ``(seq, events, problem)``; None once all are done."""
+    def get(self) -> tuple[tuple, bool] | None:
+        """The next batch to commit, ``(seq, events, problem)``, and whether it is urgent;
+        None once all are done."""
         with self._ready:
             while not (self._urgent or self._tasks or self._ended):
                 self._ready.wait()
             if self._urgent:
-                return self._urgent.popleft()
+                return self._urgent.popleft(), True
             if self._tasks:
-                return self._tasks.popleft()
+                return self._tasks.popleft(), False
             return None
+
+    def urgent_waiting(self) -> bool:
+        """Whether an urgent batch waits (read without the lock: a hint, checked often)."""
+        return bool(self._urgent)
+
+    def take_urgent(self) -> tuple | None:
+        """The next urgent batch, if one waits."""
+        with self._ready:
+            return self._urgent.popleft() if self._urgent else None
 
 
 def _read_batches(reader: Any, lanes: _Lanes) -> None:
