@@ -152,7 +152,8 @@ def _header(latest: dict[str, Any]) -> tuple[str, list[str]]:
     rows = latest.get("rows", [])
     judged = [r for r in rows if isinstance(r.get("ok"), bool)]
     missed = [r for r in judged if r["ok"] is False]
-    lines = [f"{len(judged)} targets: {len(judged) - len(missed)} met, {len(missed)} missed"]
+    lines = [f"{len(judged)} targets: {len(judged) - len(missed)} met, {len(missed)} missed"
+             if judged else "no row of this run has a target"]
     paired = {(p.group, p.name) for p in pairs(rows)}
     for r in missed:
         if (r.get("group"), r.get("name")) in paired:
@@ -167,6 +168,12 @@ def _header(latest: dict[str, Any]) -> tuple[str, list[str]]:
 def _target_ticks(pair: Pair) -> list[float]:
     """Where the target lies on the value axis: raw x each bound of its ratio."""
     return [pair.raw * bound for bound in ratio_bounds(pair.target) if bound is not None]
+
+
+def _verdict(pair: Pair) -> str:
+    """What is written right of a pair: the ratio, met or MISSED, and the target."""
+    verdict = "" if pair.ok is None else ("  met" if pair.ok else "  MISSED")
+    return f"{pair.ratio:.2f}x{verdict}\n{f'target {pair.target}' if pair.target else 'no target'}"
 
 
 def _draw_pairs(ax: Any, panel: Sequence[Pair], title: str) -> None:
@@ -192,17 +199,19 @@ def _draw_pairs(ax: Any, panel: Sequence[Pair], title: str) -> None:
         raw_name = f"raw: {p.raw_means}" if p.raw_means else "raw"
         ax.text(p.raw, y - 0.2, f" {_short(p.raw)}  {textwrap.shorten(raw_name, 46)}",
                 va="center", fontsize=7, color="#455a64")
-        verdict = "" if p.ok is None else ("  met" if p.ok else "  MISSED")
-        target = f"target {p.target}" if p.target else "no target"
-        ax.annotate(f"{p.ratio:.2f}x{verdict}\n{target}", xy=(1.0, y), xycoords=("axes fraction",
-                    "data"), xytext=(6, 0), textcoords="offset points", va="center",
-                    fontsize=9 if p.ok is False else 8, color=colour,
-                    fontweight="bold" if p.ok is False else "normal")
+    # names on the left, ratio and target on the right: both tick labels, so the layout
+    # makes room for them
+    right = ax.secondary_yaxis("right")
     ax.set_yticks(range(n), [_wrap(p.name, 34) for p in reversed(panel)], fontsize=8)
-    for label, p in zip(ax.get_yticklabels(), reversed(panel), strict=True):
-        if p.ok is False:
-            label.set_color(_MISSED)
-            label.set_fontweight("bold")
+    right.set_yticks(range(n), [_verdict(p) for p in reversed(panel)], fontsize=8)
+    right.tick_params(length=0, pad=6)
+    for labels in (ax.get_yticklabels(), right.get_yticklabels()):
+        for label, p in zip(labels, reversed(panel), strict=True):
+            if p.ok is False:
+                label.set_color(_MISSED)
+                label.set_fontweight("bold")
+    for label, p in zip(right.get_yticklabels(), reversed(panel), strict=True):
+        label.set_color(_PLAIN if p.ok is None else (_MET if p.ok else _MISSED))
     ax.set_ylim(-0.7, n - 0.3)
     top = max(values, default=1.0)
     if log:
@@ -278,6 +287,7 @@ def figure(latest: dict[str, Any], history: Sequence[dict[str, Any]]) -> Any:
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -299,7 +309,7 @@ def figure(latest: dict[str, Any], history: Sequence[dict[str, Any]]) -> Any:
     history_height = history_rows * (3.2 + 0.16 * line_count) if series else 1.5
     header_height = 0.9 + 0.2 * len(notes)
     fig = plt.figure(figsize=(_WIDTH, header_height + bars_height + history_height + 1.0),
-                     layout="constrained")
+                     layout=ConstrainedLayoutEngine(w_pad=0.12, h_pad=0.06))
     parts: Any = fig.subfigures(3, 1, height_ratios=[
         header_height, bars_height + 0.5, history_height + 0.5])
     top, middle, bottom = parts
