@@ -5,7 +5,8 @@
   running a trivial task with persistence on), and against a plain uncached map.
 * ``limits`` — a ``.map`` of N no-ops tagged with a limit equal to the worker count,
   against the same map untagged, on threads (target >= 0.7x) and on Dask (>= 0.8x: the
-  slots are taken on the scheduler; bench_concurrency also reports the peak).
+  slots are taken on the scheduler; measured by ``bench_concurrency.tagged_vs_untagged``,
+  the median of alternating pairs of warm maps; bench_concurrency also reports the peak).
 * ``locality`` — one 10 MB upstream consumed by 1 000 tasks on Dask and on Ray: the
   driver's peak Python allocation (tracemalloc, during a warm run) minus the peak of the
   same flow with a 10-byte upstream — what the payload itself costs the driver, apart
@@ -82,17 +83,18 @@ def run_limits(options: Options | None = None) -> list[dict[str, Any]]:
             lambda: _map(runner, tagged, n_threads), repeat=options.repeat, min_ratio=0.7,
             settle=flush_store))
         delete_limit("bench-threads")
+    from benchmarks.bench_concurrency import tagged_vs_untagged
+    from fluvial.concurrency import set_limit
     from fluvial.runners.dask import DaskTaskRunner
 
     with _local_cluster() as cluster, DaskTaskRunner(address=cluster.scheduler_address) as dr:
-        tagged = _limited("bench-dask", WORKERS)
-        _map(dr, tagged, 50)
-        _map(dr, noop_task, 50)
-        rows.append(compare_throughput(
-            "limits", f"dask: map {n_dask} tagged (limit {WORKERS}) vs untagged", n_dask,
-            lambda: _map(dr, noop_task, n_dask), lambda: _map(dr, tagged, n_dask),
-            repeat=options.repeat, min_ratio=0.8, settle=flush_store))  # issue 15, target 4
-        delete_limit("bench-dask")
+        set_limit("bench-dask", WORKERS)
+        try:  # issue 15, target 4 (measured as bench_concurrency's row is)
+            rows.append(tagged_vs_untagged(
+                "limits", f"dask: map {n_dask} tagged (limit {WORKERS}) vs untagged", dr,
+                noop_task, "bench-dask", n_dask, options))
+        finally:
+            delete_limit("bench-dask")
     return rows
 
 
