@@ -112,6 +112,13 @@ def _session_workers() -> list[int]:
     return runner.worker_pids() if isinstance(runner, ProcessPoolTaskRunner) else []
 
 
+def _session_dask_clients() -> list[str]:
+    """The session Dask runner's client id: its limits watch thread is named after it."""
+    runner = _started.get("dask")
+    client = getattr(runner, "_client", None) if runner is not None else None
+    return [client.id] if client is not None else []
+
+
 @pytest.fixture(scope="session")
 def started_runners() -> Iterator[dict[str, TaskRunner]]:
     import leakcheck
@@ -119,6 +126,7 @@ def started_runners() -> Iterator[dict[str, TaskRunner]]:
     leakcheck.session_sources.append(_session_workers)
     leakcheck.session_thread_marks.append(
         lambda: [r.thread_tag for r in _started.values() if isinstance(r, ProcessPoolTaskRunner)])
+    leakcheck.session_thread_marks.append(_session_dask_clients)
     yield _started
     for runner in _started.values():
         runner.shutdown()

@@ -5,6 +5,8 @@ until it is ready and holds its slots; a freed slot releases the next run there.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -181,6 +183,36 @@ def test_deleting_a_limit_lets_the_held_runs_go(session_runner, tmp_path):
             time.sleep(0.5)
             held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
             delete_limit("gated")  # no limit on the tag any more
+            return futures.result(timeout=60), held
+
+        results, held = paused()
+    finally:
+        delete_limit("gated")
+    assert held == 4
+    assert results == [0, 1, 2, 3]
+
+
+def test_a_limit_raised_by_another_process_releases_the_runs_it_held(
+        session_runner, tmp_path, monkeypatch):
+    # nothing more is submitted once the map is held: only the runner's watch of the
+    # stored limits can see the other process's change and tell the scheduler
+    from fluvial.concurrency import _limits
+
+    monkeypatch.setattr(_limits, "REFRESH_SECONDS", 0.1)
+    runner = session_runner("dask")
+    log = tmp_path / "log"
+    set_limit("gated", 0)
+    try:
+        @flow(task_runner=runner)
+        def paused():
+            futures = gated_quick.map(range(4), fluvial.unmapped(str(log)))
+            deadline = time.monotonic() + 30
+            held = 0
+            while held < 4 and time.monotonic() < deadline:
+                held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+                time.sleep(0.05)
+            subprocess.run([sys.executable, "-c", "from fluvial.concurrency import set_limit; "
+                            "set_limit('gated', 2)"], check=True, timeout=60)
             return futures.result(timeout=60), held
 
         results, held = paused()

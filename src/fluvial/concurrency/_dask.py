@@ -22,7 +22,10 @@ leaves ``processing`` (finished, erred, or taken back because its worker died) i
 slots are freed in the same transition, and the next queued run is released to a
 worker on the scheduler's next event-loop turn. So the number of gated runs in
 ``processing`` never exceeds the limit, and a freed slot reaches the next run
-without leaving the scheduler.
+without leaving the scheduler. The limits come from the driver: a change made there is
+sent at once, and while a runner gates runs its manager reads the stored limits once a
+second (`DaskSlotManager.watch_limits`) so that a change made by another process gets
+there too.
 distributed is imported only in this module.
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Hashable, Mapping
@@ -38,7 +42,7 @@ from typing import Any
 from distributed import Client, get_client, get_worker
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from fluvial.concurrency._base import Limit, LimitSource
+from fluvial.concurrency._base import Limit, LimitSource, _store_backed
 from fluvial.concurrency._hosted import HostedSlots, RemoteSlotManager
 
 __all__ = ["GATE_ANNOTATION", "DaskSlotManager", "SlotsSchedulerPlugin"]
@@ -195,6 +199,7 @@ def _send_now(stream: Any) -> None:
 
 
 _registered: set[str] = set()
+logger = logging.getLogger("fluvial.concurrency")
 
 
 class DaskSlotManager(RemoteSlotManager):
@@ -213,6 +218,7 @@ class DaskSlotManager(RemoteSlotManager):
         except ValueError:
             pass
         self._owners = tuple(owners)
+        self._watch: threading.Event | None = None  # set: the limits watch stops
         addr = self.client.scheduler.address
         if addr not in _registered:
             self.client.register_plugin(SlotsSchedulerPlugin(), name=PLUGIN_NAME)
@@ -223,6 +229,38 @@ class DaskSlotManager(RemoteSlotManager):
         of its limited tags), or None when none of them has a limit."""
         _, specs = self._resolve(sorted(tags), 1, None)
         return {name: spec.limit for name, spec in specs.items()} or None
+
+    def watch_limits(self, tag: str) -> None:
+        """Read the stored limits once every ``REFRESH_SECONDS`` until `close`, from a
+        thread of its own (started once; a no-op for a manager not backed by the store).
+
+        A limit changed by another process (the CLI, another flow) is otherwise seen
+        only when this process next asks for a limit — when it next submits a tagged
+        run. Runs the scheduler already holds for their slots would not move if the
+        limit grew meanwhile: a map blocked by a limit of 0 would wait for ever. The
+        read finds the change and tells the scheduler (``_limit_changed``).
+        """
+        if self._watch is not None or self not in _store_backed:
+            return
+        stop = self._watch = threading.Event()
+
+        def watch() -> None:
+            from fluvial.concurrency import _limits
+
+            while not stop.wait(_limits.REFRESH_SECONDS):
+                try:
+                    self.limit_of(tag)  # refreshes every limit, wakes what changed
+                except Exception:  # noqa: BLE001 - the store is away: try again later
+                    logger.debug("could not read the stored limits", exc_info=True)
+
+        threading.Thread(target=watch, name=f"fluvial-dask-limits-{self.client.id}",
+                         daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the limits watch; later limit changes are not sent to this cluster."""
+        if self._watch is not None:
+            self._watch.set()
+        _store_backed.discard(self)
 
     def _send(self, action: str, **kw: Any) -> concurrent.futures.Future[Any]:
         async def rpc() -> Any:

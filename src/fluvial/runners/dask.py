@@ -166,6 +166,9 @@ class DaskTaskRunner(RemoteTaskRunner):
             logger.info("Dask dashboard: %s", link)
 
     def _shutdown(self, wait: bool) -> None:
+        gates, self._gates = self._gates, None
+        if gates is not None:
+            gates.close()
         client, self._client = self._client, None
         if self._shared is not None:
             self._shared = None
@@ -206,6 +209,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         if self._gates is None:
             self._gates = self.slot_manager()
         gate: dict[str, int] | None = self._gates.gate_annotation(tags)
+        if gate is not None:  # the scheduler holds runs of the tag: a limit changed by
+            self._gates.watch_limits(next(iter(gate)))  # another process must reach it
         return gate
 
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
