@@ -91,9 +91,14 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 def _wait_for(driver: object, condition, what: str, timeout: float = 60.0) -> object:  # type: ignore[no-untyped-def]
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+    # a live page swaps elements in (htmx): one found just before its swap is stale, and
+    # the condition is asked again, as for one not there yet
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException,
+                                             StaleElementReferenceException)).until(
         condition, message=f"waited {timeout} s for {what}")
 
 
