@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from fluvial.store.writer.batch import (
     STATE,
     TASK_RUN,
     TASK_RUN_DONE,
+    BatchWriter,
     prepare,
     write_events,
 )
@@ -90,6 +92,23 @@ def test_settled_runs_leave_the_record_their_three_events_leave(backend: str) ->
                 _expanded(event) if event[0] == TASK_RUN_DONE else [event])]
                 for batch in batches])
             assert short == general, (case, batches)
+            # cut into chunks of 2 events, each committed alone (as when urgent batches
+            # keep arriving while the writer commits): the same record again
+            cut = _write_giving_way(conn, batches, chunk=2)
+            assert cut == general, (case, batches)
+
+
+def _write_giving_way(conn: Any, batches: list[list[tuple]],
+                      chunk: int) -> tuple[list[tuple], list[tuple]]:
+    conn.execute("DELETE FROM task_runs")
+    conn.execute("DELETE FROM state_history")
+    writer = BatchWriter(connection.database_target(), conn, 1, "host")
+    for batch in batches:
+        rest: Sequence[tuple] = batch
+        while rest:
+            skipped, error, rest = writer.commit_yielding(rest, lambda: True, chunk=chunk)
+            assert (skipped, error) == (0, None)
+    return _record(conn)
 
 
 def test_a_run_settled_alone_takes_the_short_way_and_one_touched_again_does_not() -> None:

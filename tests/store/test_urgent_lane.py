@@ -77,3 +77,28 @@ def test_a_flows_state_is_committed_while_a_big_task_run_batch_is(home) -> None:
         assert _count() == n and rec.events_committed == n + 2
     finally:
         rec.close()
+
+
+def test_a_part_that_fails_goes_the_ordinary_way_and_the_parts_before_stay(home) -> None:
+    store.get_recorder()  # the database, migrated
+    target = store.connection.database_target()
+    conn = connect(target)
+    # a real failure, from SQLite itself, for one run of the batch's second part
+    conn.execute("""CREATE TRIGGER poison BEFORE INSERT ON task_runs WHEN NEW.name = 'poison'
+                    BEGIN SELECT RAISE(ABORT, 'poisoned run'); END""")
+    writer = BatchWriter(target, conn, 1, "host")
+    writer.retry_seconds = 0.2  # then spilled to the journal
+    events = _settled(1_500)
+    events[1_200] = events[1_200][:3] + ("poison",) + events[1_200][4:11] + (False,)
+    try:
+        skipped, error, rest = writer.commit_yielding(events, lambda: True, chunk=500)
+        assert (skipped, error, _count()) == (0, None, 500)  # gave way after the first part
+        skipped, error, rest = writer.commit_yielding(rest, lambda: False, chunk=500)
+        # its transaction failed: all of it retried, then kept in the journal, in order
+        assert (skipped, error, list(rest)) == (0, None, [])
+        assert _count() == 500 and writer.journal.pending == 1
+        writer.conn.execute("DROP TRIGGER poison")  # (the writer reconnected meanwhile)
+        assert writer._replay(force=True)
+        assert _count() == 1_500 and _count("state_history") == 3_000
+    finally:
+        writer.close()
