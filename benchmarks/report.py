@@ -14,8 +14,9 @@ and nowhere in ``fluvial``), for one run (a history entry) and the history befor
   a black tick on the fluvial bar is where the target lies (raw x the target's ratio).
 - **ratio history over commits**: one small panel per group, one line per ratio row,
   over the runs on the same machine and of the same kind (full or smoke) as this one,
-  the commits on the x axis; the ratio axis is logarithmic, 1.0 (the raw backend) is
-  dashed, a missed target is a red ring round its point.
+  the commits on the x axis; the ratio axis is logarithmic when the panel's ratios span
+  more than a decade, 1.0 (the raw backend) is dashed, a missed target is a red ring
+  round its point.
 
 ``python -m benchmarks.report [--out DIR]`` redraws it from ``history.jsonl`` without
 running anything.
