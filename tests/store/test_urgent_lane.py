@@ -13,7 +13,7 @@ from fluvial.runs import time_ordered_id
 from fluvial.store import connection
 from fluvial.store.connection import connect
 from fluvial.store.recorder import Recorder
-from fluvial.store.writer.batch import TASK_RUN_DONE, BatchWriter
+from fluvial.store.writer.batch import CHUNK, TASK_RUN_DONE, BatchWriter
 
 
 def _settled(n: int, flow_run_id: str | None = None) -> list[tuple]:
@@ -25,6 +25,10 @@ def _settled(n: int, flow_run_id: str | None = None) -> list[tuple]:
 def _count(table: str = "task_runs") -> int:
     with connection.reading() as conn:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _autocheckpoint(writer: BatchWriter) -> int:
+    return int(writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
 
 
 def test_a_batch_gives_way_after_a_chunk_and_the_rest_follows(backend: str) -> None:
@@ -43,10 +47,14 @@ def test_a_batch_gives_way_after_a_chunk_and_the_rest_follows(backend: str) -> N
         assert (skipped, error) == (0, None)
         assert asked == [0]  # nothing was visible before the first commit
         assert list(rest) == events[500:] and _count() == 500  # the first chunk, committed
+        if backend == "sqlite":  # that commit and the urgent one's leave the checkpoint
+            assert _autocheckpoint(writer) == 0  # to the commits after them
         skipped, error, rest = writer.commit_yielding(rest, urgent, chunk=500)
         assert (skipped, error, list(rest)) == (0, None, [])
         assert asked == [0, 500]  # the rest, in one transaction: nothing urgent any more
         assert _count() == 1_200 and _count("state_history") == 2_400
+        if backend == "sqlite":
+            assert _autocheckpoint(writer) == 1000  # as before
     finally:
         writer.close()
 
@@ -72,7 +80,7 @@ def test_a_flows_state_is_committed_while_a_big_task_run_batch_is(home) -> None:
         committed = _count()
         assert state == "COMPLETED"
         assert committed < n  # it did not wait for the whole task-run batch
-        assert committed % 500 == 0  # the batch was cut between whole chunks
+        assert committed % CHUNK == 0  # the batch was cut between whole chunks
         rec.flush(timeout=60)
         assert _count() == n and rec.events_committed == n + 2
     finally:

@@ -22,6 +22,7 @@ from fluvial.exceptions import StoreError
 from fluvial.store import events as event_rows
 from fluvial.store import rows
 from fluvial.store.connection import Connection, DatabaseTarget, connect, is_transient, transaction
+from fluvial.store.dialects import SQLITE, dialect_of
 from fluvial.store.schema import FINAL_STATE_TYPES
 from fluvial.store.writer.wire import uuid_text
 
@@ -388,7 +389,7 @@ def write_events(conn: Connection, events: Iterable[tuple], pid: int, hostname: 
 
 
 RETRIES = 3
-CHUNK = 500  # events prepared and applied at a time, between looks at the urgent lane
+CHUNK = 250  # events prepared and applied at a time, between looks at the urgent lane
 
 
 class BatchWriter:
@@ -413,6 +414,7 @@ class BatchWriter:
         self.events_spilled = 0
         self._next_replay = 0.0
         self._replay_wait = 0.1
+        self._checkpoint_deferred: int | None = None  # the pages it checkpoints at, when off
 
     def commit(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
         """Commit ``events`` in one transaction, or keep them in the journal.
@@ -445,6 +447,7 @@ class BatchWriter:
         rolled back and its events go the ordinary way (:meth:`commit`: retried, else
         spilled), with nothing left over.
         """
+        self._checkpoint_again()
         if self.journal.pending or len(events) <= chunk:
             return (*self.commit(events), ())
         skipped = done = 0
@@ -455,10 +458,30 @@ class BatchWriter:
                                                         self.hostname))
                     done += chunk
                     if done < len(events) and urgent():
+                        # SQLite: this commit and the urgent batch's leave the WAL's
+                        # checkpoint (tens of ms) to the commits after them
+                        self._defer_checkpoint()
                         break
         except Exception:  # retried the ordinary way, which says what went wrong
+            self._checkpoint_again()
             return (*self.commit(events), ())
         return skipped, None, events[done:]
+
+    def _defer_checkpoint(self) -> None:
+        """No WAL checkpoint at the next commits, until :meth:`_checkpoint_again`."""
+        if dialect_of(self.conn) == SQLITE and self._checkpoint_deferred is None:
+            pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpoint_deferred = int(pages)
+
+    def _checkpoint_again(self) -> None:
+        """The WAL checkpointed at commits again, as before :meth:`_defer_checkpoint`."""
+        pages, self._checkpoint_deferred = self._checkpoint_deferred, None
+        if pages is not None:
+            try:
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+            except Exception:  # a connection gone: its replacement checkpoints as usual
+                pass
 
     def commit_once(self, events: Sequence[tuple]) -> tuple[int, BaseException | None]:
         """One try (a few for transient errors): ``(skipped, None)``, or ``(0, error)``."""
@@ -555,4 +578,5 @@ class BatchWriter:
 
         drain(self.journal, lambda: self._replay(force=True), drain_seconds)
         self.journal.close()
+        self._checkpoint_again()
         self.conn.close()
