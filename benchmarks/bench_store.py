@@ -10,6 +10,11 @@ FLUVIAL_HOME. The rows of issue 15's target 5:
   first append until ``flush()`` returns (every one committed by the writer process).
   The second row first records 1 000 000 runs (untimed) into the same database, so it
   shows whether the writer slows down as the record grows. Target: >= 100 000/s.
+* ``writer: a flow's state committed while 100,000 runs drain`` — milliseconds from a
+  flow run's state being appended to ``flush_urgent()`` returning (its batch committed),
+  asked every 10 ms while the writer works through a backlog of 100 000 settled runs:
+  median, with p90 and max. The urgent batch overtakes the backlog, and the batch being
+  committed gives way to it between chunks.
 * ``store backlog flush after a threads map of 100 000`` — seconds ``flush()`` takes
   right after a flow's ``noop.map(range(100_000)).result()`` returns on the thread
   runner: what a recording process still owes when the work is done. Target: <= 1 s.
@@ -117,6 +122,25 @@ def _committed_per_second(rec: Recorder, flow_run_id: uuid.UUID, n: int) -> tupl
     return n / seconds, 3 * n / seconds  # a task_runs row and two states each
 
 
+def _urgent_latency(rec: Recorder, flow_run_id: uuid.UUID, n: int) -> dict:
+    """Milliseconds for a flow run's state to be committed while ``n`` runs drain."""
+    rec.flush()
+    _record_settled_runs(rec, flow_run_id, n)
+    waits = []
+    while rec.pending or rec._unacknowledged():
+        time.sleep(0.01)
+        rec.state(flow_run_id, "RUNNING", "Running", None, time.time(), urgent=True)
+        start = time.perf_counter()
+        rec.flush_urgent(timeout=60)
+        waits.append((time.perf_counter() - start) * 1000)
+    rec.flush(timeout=600)
+    waits.sort()
+    return row("store", f"writer: a flow's state committed while {n:,} runs drain",
+               round(waits[len(waits) // 2], 2), "ms (median)",
+               p90=round(waits[int(len(waits) * 0.9)], 2), max=round(waits[-1], 2),
+               samples=len(waits), load=os.getloadavg()[0])
+
+
 def _writer_throughput(grown: int, n: int) -> list[dict]:
     rec = store.get_recorder()
     assert rec is not None
@@ -124,6 +148,7 @@ def _writer_throughput(grown: int, n: int) -> list[dict]:
     rec.flow_run_created(flow_run_id, "bench", "bench", {}, (), None, time.time())
     _record_settled_runs(rec, flow_run_id, 2_000)  # warm: the writer process is up
     small, small_rows = _committed_per_second(rec, flow_run_id, n)
+    urgent = _urgent_latency(rec, flow_run_id, n)
     for _ in range(grown // 100_000):  # untimed: grow the record
         _record_settled_runs(rec, flow_run_id, 100_000)
         rec.flush(timeout=600)
@@ -135,6 +160,7 @@ def _writer_throughput(grown: int, n: int) -> list[dict]:
         row("store", f"writer: task runs committed/s, after {grown // 1000}k rows",
             round(after, 1), "task runs/s", target=">= 100000", ok=after >= 100_000, runs=n,
             vs_small_db=round(after / small, 3), load=os.getloadavg()[0]),
+        urgent,
     ]
 
 
