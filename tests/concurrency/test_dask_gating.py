@@ -222,6 +222,29 @@ def test_a_limit_raised_by_another_process_releases_the_runs_it_held(
     assert results == [0, 1, 2, 3]
 
 
+def test_the_limits_watch_stops_when_the_process_points_at_another_record(
+        session_runner, tmp_path, monkeypatch):
+    # the watch reads the record it started on; pointed elsewhere (as between tests), it
+    # stops rather than open (and so create) the other record
+    from fluvial.concurrency import _limits
+    from fluvial.concurrency._dask import DaskSlotManager
+
+    monkeypatch.setattr(_limits, "REFRESH_SECONDS", 0.05)
+    manager = DaskSlotManager(session_runner("dask").client)
+    try:
+        manager.watch_limits("gated")
+        assert manager._watch is not None
+        elsewhere = tmp_path / "elsewhere"
+        monkeypatch.setenv("FLUVIAL_HOME", str(elsewhere))
+        deadline = time.monotonic() + 30
+        while manager._watch is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert manager._watch is None, "the watch did not stop"
+        assert not elsewhere.exists()
+    finally:
+        manager.close()
+
+
 @task
 def fails() -> int:
     raise ValueError("upstream failed")

@@ -42,6 +42,7 @@ from typing import Any
 from distributed import Client, get_client, get_worker
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from fluvial import settings
 from fluvial.concurrency._base import Limit, LimitSource, _store_backed
 from fluvial.concurrency._hosted import HostedSlots, RemoteSlotManager
 
@@ -219,6 +220,7 @@ class DaskSlotManager(RemoteSlotManager):
             pass
         self._owners = tuple(owners)
         self._watch: threading.Event | None = None  # set: the limits watch stops
+        self._watch_on: str | None = None  # the record it reads
         addr = self.client.scheduler.address
         if addr not in _registered:
             self.client.register_plugin(SlotsSchedulerPlugin(), name=PLUGIN_NAME)
@@ -239,15 +241,29 @@ class DaskSlotManager(RemoteSlotManager):
         run. Runs the scheduler already holds for their slots would not move if the
         limit grew meanwhile: a map blocked by a limit of 0 would wait for ever. The
         read finds the change and tells the scheduler (``_limit_changed``).
+
+        The watch reads the record the process used when it started; if the process
+        points elsewhere later (``FLUVIAL_HOME`` changed, as between tests), it stops
+        instead of opening that other record; a gated run there starts a watch of its own.
         """
-        if self._watch is not None or self not in _store_backed:
+        if self not in _store_backed:
             return
+        started_on = settings.get().database_url
+        if self._watch is not None:
+            if self._watch_on == started_on:
+                return
+            self._watch.set()  # watching another record: that watch ends, this one starts
         stop = self._watch = threading.Event()
+        self._watch_on = started_on
 
         def watch() -> None:
             from fluvial.concurrency import _limits
 
             while not stop.wait(_limits.REFRESH_SECONDS):
+                if settings.get().database_url != started_on:
+                    if self._watch is stop:
+                        self._watch = None
+                    return
                 try:
                     self.limit_of(tag)  # refreshes every limit, wakes what changed
                 except Exception:  # noqa: BLE001 - the store is away: try again later
