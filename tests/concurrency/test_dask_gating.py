@@ -180,8 +180,11 @@ def test_deleting_a_limit_lets_the_held_runs_go(session_runner, tmp_path):
         @flow(task_runner=runner)
         def paused():
             futures = gated_quick.map(range(4), fluvial.unmapped(str(tmp_path / "log")))
-            time.sleep(0.5)
-            held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+            deadline = time.monotonic() + 30  # (the runs reach the scheduler in turn)
+            held = 0
+            while held < 4 and time.monotonic() < deadline:
+                held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+                time.sleep(0.05)
             delete_limit("gated")  # no limit on the tag any more
             return futures.result(timeout=60), held
 
