@@ -6,8 +6,13 @@
   time the event was recorded (``events.received``) to the time its action started
   (``automation_firings.claimed_at``). Target: p95 < 2 s.
 - **events from tasks**: a thread ``.map`` of 100 000 no-op tasks, and the same map with
-  every fifth task emitting an event, alternated in one run. Target: the emitting map at
-  ≥ 0.9 × the plain one while the tasks emit ≥ 10 000 events/s.
+  every tenth task emitting an event, alternated in one run, the record's writer
+  catching up (untimed) after each map. Target (issue 14): the emitting map at ≥ 0.9 ×
+  the plain one while the tasks emit ≥ 10 000 events/s. Every tenth task gives about
+  15 000 events/s at the map's speed on a 2-core machine; the rows for every fifth task
+  (twice the rate) are shown beside them, without a target. (Every fifth was the target
+  row while the map ran at 60 000 tasks/s, 12 000 events/s; at today's speed it is
+  35 000 events/s.)
 
 ``python -m benchmarks events``.
 """
@@ -108,50 +113,60 @@ def _latency(n: int) -> dict[str, Any]:
                median=statistics.median(delays) if delays else None)
 
 
+EMITTING_EVERY = (10, 5)  # every 10th task (the target row), every 5th (twice the rate)
+
+
 def _events_from_tasks(n: int, repeat: int) -> list[dict[str, Any]]:
     from benchmarks.bench_threads import flush_store
-    from fluvial import flow, task
+    from fluvial import flow, task, unmapped
     from fluvial.events import emit_event
     from fluvial.runners import ThreadPoolTaskRunner
 
     @task
-    def noop(i: int) -> int:
+    def noop(i: int, every: int) -> int:
         return i
 
     @task
-    def noisy(i: int) -> int:
-        if i % 5 == 0:
+    def noisy(i: int, every: int) -> int:
+        if i % every == 0:
             emit_event("bench.tick", {"fluvial.resource.id": "bench"}, payload={"i": i})
         return i
 
     @flow
-    def plain(n: int) -> None:
-        noop.map(range(n)).wait()
+    def plain(n: int, every: int) -> None:
+        noop.map(range(n), unmapped(every)).wait()
 
     @flow
-    def emitting(n: int) -> None:
-        noisy.map(range(n)).wait()
+    def emitting(n: int, every: int) -> None:
+        noisy.map(range(n), unmapped(every)).wait()
 
     runner = ThreadPoolTaskRunner(max_workers=4)
+    rows = []
     with throwaway_home():
         with runner:
-            plain.with_options(task_runner=runner)(200)
-            emitting.with_options(task_runner=runner)(200)
-            # the record's writer catches up (untimed) after every run, so one run's
-            # backlog is not written during the next one's measurement
-            base, with_events = best_pair(
-                lambda: plain.with_options(task_runner=runner)(n),
-                lambda: emitting.with_options(task_runner=runner)(n), repeat=repeat,
-                settle=flush_store, settle_raw=flush_store)
-    ratio = base / with_events
-    events_per_s = (n // 5) / with_events
-    return [
-        row(GROUP, f"threads .map of {n:,} with every 5th task emitting an event", n / with_events,
-            "tasks/s", raw=n / base, ratio=ratio, target=">= 0.9", ok=ratio >= 0.9,
-            note="raw = the same map emitting nothing"),
-        row(GROUP, "events emitted by those tasks", events_per_s, "events/s",
-            target=">= 10 000", ok=events_per_s >= 10_000),
-    ]
+            plain.with_options(task_runner=runner)(200, 5)
+            emitting.with_options(task_runner=runner)(200, 5)
+            for every in EMITTING_EVERY:
+                # the record's writer catches up (untimed) after every run, so one run's
+                # backlog is not written during the next one's measurement
+                base, with_events = best_pair(
+                    lambda every=every: plain.with_options(task_runner=runner)(n, every),
+                    lambda every=every: emitting.with_options(task_runner=runner)(n, every),
+                    repeat=repeat, settle=flush_store, settle_raw=flush_store)
+                ratio = base / with_events
+                events_per_s = (n // every) / with_events
+                target = every == EMITTING_EVERY[0]
+                rows += [
+                    row(GROUP, f"threads .map of {n:,} with every {every}th task emitting an "
+                        "event", n / with_events, "tasks/s", raw=n / base, ratio=ratio,
+                        note="raw = the same map emitting nothing",
+                        **({"target": ">= 0.9", "ok": ratio >= 0.9} if target else {})),
+                    row(GROUP, f"events emitted by those tasks (every {every}th)",
+                        events_per_s, "events/s",
+                        **({"target": ">= 10 000", "ok": events_per_s >= 10_000}
+                           if target else {})),
+                ]
+    return rows
 
 
 def run(options: Options) -> list[dict[str, Any]]:
