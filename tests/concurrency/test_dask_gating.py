@@ -180,18 +180,25 @@ def test_deleting_a_limit_lets_the_held_runs_go(session_runner, tmp_path):
         @flow(task_runner=runner)
         def paused():
             futures = gated_quick.map(range(4), fluvial.unmapped(str(tmp_path / "log")))
+            # the 4 runs go as 4 Dask tasks, or as fewer batches once gated_quick is
+            # measured fast (by earlier tests); wait until all are sent and held
+            batcher = runner._batcher
             deadline = time.monotonic() + 30  # (the runs reach the scheduler in turn)
-            held = 0
-            while held < 4 and time.monotonic() < deadline:
-                held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+            seen: dict[str, int] = {}
+            while time.monotonic() < deadline:
+                seen = _on_scheduler(runner.client, "gated_quick-")
+                if not batcher._ready and seen.get("held", 0) == batcher._in_flight > 0:
+                    break
                 time.sleep(0.05)
+            ran = (tmp_path / "log").exists()
             delete_limit("gated")  # no limit on the tag any more
-            return futures.result(timeout=60), held
+            return futures.result(timeout=60), seen, ran
 
-        results, held = paused()
+        results, seen, ran = paused()
     finally:
         delete_limit("gated")
-    assert held == 4
+    assert not ran  # every run was held: none ran
+    assert seen.get("held", 0) >= 1 and seen == {"no-worker": seen["held"], "held": seen["held"]}
     assert results == [0, 1, 2, 3]
 
 

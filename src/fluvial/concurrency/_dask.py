@@ -24,7 +24,7 @@ worker on the scheduler's next event-loop turn. So the number of gated runs in
 ``processing`` never exceeds the limit, and a freed slot reaches the next run
 without leaving the scheduler. The limits come from the driver: a change made there is
 sent at once, and while a runner gates runs its manager reads the stored limits once a
-second (`DaskSlotManager.watch_limits`) so that a change made by another process gets
+second while runs it gates are unsettled (`DaskSlotManager.watch_limits`) so that a change made by another process gets
 there too.
 distributed is imported only in this module.
 """
@@ -221,6 +221,9 @@ class DaskSlotManager(RemoteSlotManager):
         self._owners = tuple(owners)
         self._watch: threading.Event | None = None  # set: the limits watch stops
         self._watch_on: str | None = None  # the record it reads
+        self._watch_lock = threading.Lock()
+        self._watched = 0  # gated runs (or batches) not settled yet
+        self._watch_tag = ""
         addr = self.client.scheduler.address
         if addr not in _registered:
             self.client.register_plugin(SlotsSchedulerPlugin(), name=PLUGIN_NAME)
@@ -232,9 +235,11 @@ class DaskSlotManager(RemoteSlotManager):
         _, specs = self._resolve(sorted(tags), 1, None)
         return {name: spec.limit for name, spec in specs.items()} or None
 
-    def watch_limits(self, tag: str) -> None:
-        """Read the stored limits once every ``REFRESH_SECONDS`` until `close`, from a
-        thread of its own (started once; a no-op for a manager not backed by the store).
+    def watch_limits(self, tag: str, dask_future: Any = None) -> None:
+        """``dask_future`` is a run (or batch) the scheduler gates for ``tag``'s slots:
+        until it settles, read the stored limits once every ``REFRESH_SECONDS`` from a
+        thread of this manager (started once, stopped by `close`; a no-op for a manager
+        not backed by the store). With no gated run unsettled, nothing is read.
 
         A limit changed by another process (the CLI, another flow) is otherwise seen
         only when this process next asks for a limit — when it next submits a tagged
@@ -248,6 +253,11 @@ class DaskSlotManager(RemoteSlotManager):
         """
         if self not in _store_backed:
             return
+        if dask_future is not None:
+            with self._watch_lock:
+                self._watched += 1
+            dask_future.add_done_callback(self._settled)
+        self._watch_tag = tag
         started_on = settings.get().database_url
         if self._watch is not None:
             if self._watch_on == started_on:
@@ -264,13 +274,19 @@ class DaskSlotManager(RemoteSlotManager):
                     if self._watch is stop:
                         self._watch = None
                     return
+                if self._watched <= 0:
+                    continue  # nothing gated is waiting: nothing to read
                 try:
-                    self.limit_of(tag)  # refreshes every limit, wakes what changed
+                    self.limit_of(self._watch_tag)  # refreshes every limit, wakes what changed
                 except Exception:  # noqa: BLE001 - the store is away: try again later
                     logger.debug("could not read the stored limits", exc_info=True)
 
         threading.Thread(target=watch, name=f"fluvial-dask-limits-{self.client.id}",
                          daemon=True).start()
+
+    def _settled(self, _: Any) -> None:
+        with self._watch_lock:
+            self._watched -= 1
 
     def close(self) -> None:
         """Stop the limits watch; later limit changes are not sent to this cluster."""

@@ -209,9 +209,12 @@ class DaskTaskRunner(RemoteTaskRunner):
         if self._gates is None:
             self._gates = self.slot_manager()
         gate: dict[str, int] | None = self._gates.gate_annotation(tags)
-        if gate is not None:  # the scheduler holds runs of the tag: a limit changed by
-            self._gates.watch_limits(next(iter(gate)))  # another process must reach it
         return gate
+
+    def _watch_limits(self, dask_future: Any, gate: dict[str, int]) -> None:
+        """The scheduler holds ``dask_future`` for its slots: until it settles, a limit
+        changed by another process must reach the scheduler (see ``watch_limits``)."""
+        self._gates.watch_limits(next(iter(gate)), dask_future)
 
     def _launch(self, pairs: Sequence[tuple[Submission, RemoteFuture]], options: Any) -> None:
         if not any(s.task_run.tags for s, _ in pairs):
@@ -227,6 +230,8 @@ class DaskTaskRunner(RemoteTaskRunner):
                 continue
             with _annotated(gate):
                 self._launch_group(group)
+            for _, future in group:
+                self._watch_limits(future.backend_ref, gate)
 
     def _launch_group(self, pairs: Sequence[tuple[Submission, RemoteFuture]]) -> None:
         client = self._client
@@ -273,6 +278,8 @@ class DaskTaskRunner(RemoteTaskRunner):
             batch = self._client.submit(run_batch, task,
                                         Runs([s.task_run.detached() for s, _ in pairs]),
                                         key=key, pure=False)
+        if gate is not None:
+            self._watch_limits(batch, gate)
 
         def on_done(finished: Any) -> None:
             try:  # the states (with their small results) come to the driver at once
