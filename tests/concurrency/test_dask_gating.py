@@ -216,11 +216,15 @@ def test_a_limit_raised_by_another_process_releases_the_runs_it_held(
         @flow(task_runner=runner)
         def paused():
             futures = gated_quick.map(range(4), fluvial.unmapped(str(log)))
+            batcher = runner._batcher  # (4 Dask tasks, or fewer batches: see above)
             deadline = time.monotonic() + 30
             held = 0
-            while held < 4 and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
                 held = _on_scheduler(runner.client, "gated_quick-").get("held", 0)
+                if not batcher._ready and held == batcher._in_flight > 0:
+                    break
                 time.sleep(0.05)
+            assert not log.exists()  # held: none ran
             subprocess.run([sys.executable, "-c", "from fluvial.concurrency import set_limit; "
                             "set_limit('gated', 2)"], check=True, timeout=60)
             return futures.result(timeout=60), held
@@ -228,7 +232,7 @@ def test_a_limit_raised_by_another_process_releases_the_runs_it_held(
         results, held = paused()
     finally:
         delete_limit("gated")
-    assert held == 4
+    assert held >= 1
     assert results == [0, 1, 2, 3]
 
 
