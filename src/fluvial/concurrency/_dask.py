@@ -23,9 +23,9 @@ slots are freed in the same transition, and the next queued run is released to a
 worker on the scheduler's next event-loop turn. So the number of gated runs in
 ``processing`` never exceeds the limit, and a freed slot reaches the next run
 without leaving the scheduler. The limits come from the driver: a change made there is
-sent at once, and while a runner gates runs its manager reads the stored limits once a
-second while runs it gates are unsettled (`DaskSlotManager.watch_limits`) so that a change made by another process gets
-there too.
+sent at once, and while runs a runner gates are unsettled its manager reads the stored
+limits once a second (`DaskSlotManager.watch_limits`), so that a change made by another
+process gets there too.
 distributed is imported only in this module.
 """
 
