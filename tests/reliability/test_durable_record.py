@@ -11,13 +11,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 DRIVER = '''
-import os, sys, time
+import faulthandler, os, signal, sys, time
 from fluvial import flow, task
+
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's view of a hang
 
 @task
 def noop(i):
@@ -46,6 +49,25 @@ def _counts(db: Path, run_id: str) -> tuple[int, str | None]:
     return tasks, row[0] if row else None
 
 
+def _where_it_hangs(proc: subprocess.Popen) -> str:
+    """What a driver that does not end is doing: its signal masks (is the signal ignored
+    or blocked?), its children, and every thread's stack (faulthandler, on SIGUSR1)."""
+    lines = []
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        lines += [line for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        lines += [f"child {c}: " + Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ")[:120]
+                  for c in children]
+    except OSError as exc:
+        lines.append(f"(no /proc view: {exc})")
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(1)
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    return "\n".join(lines) + "\n" + (err or "")[-6000:]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_after_the_flow_returned_loses_no_task_run(sig, tmp_path: Path,
                                                            fluvial_home: str):
@@ -64,7 +86,11 @@ def test_a_signal_after_the_flow_returned_loses_no_task_run(sig, tmp_path: Path,
         # the final state is committed before the call returned
         assert _counts(db, run_id)[1] == "Completed"
         proc.send_signal(sig)
-        proc.wait(120)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the driver did not end within 120 s of {sig.name}:\n"
+                        + _where_it_hangs(proc))
     finally:
         if proc.poll() is None:
             proc.kill()
