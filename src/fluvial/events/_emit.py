@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluvial.context import _flow_run
-from fluvial.events._labels import canonical_name, resource_labels
+from fluvial.events._labels import PREFECT, canonical_name, resource_labels
 from fluvial.runs import time_ordered_id
 
 __all__ = ["Event", "emit_event"]
@@ -89,7 +89,7 @@ def emit_event(
     else:
         occurred = _aware(occurred)
         ts = occurred.timestamp()
-    if event.startswith("prefect."):
+    if event.startswith(PREFECT):
         event = canonical_name(event)
     built = _built(event, occurred, labels, related_labels, body, id or time_ordered_id(),
                    follows)

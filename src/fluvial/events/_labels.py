@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["canonical_label", "canonical_name", "resource_labels"]
+__all__ = ["PREFECT", "canonical_label", "canonical_name", "resource_labels"]
 
 RESOURCE_ID = "fluvial.resource.id"
 RESOURCE_ROLE = "fluvial.resource.role"
 
 
+PREFECT = "prefect."  # Prefect's prefix of labels and event names, read as "fluvial."
+
+
 def canonical_label(key: str) -> str:
-    return "fluvial." + key[len("prefect."):] if key.startswith("prefect.") else key
+    return "fluvial." + key[len(PREFECT):] if key.startswith(PREFECT) else key
 
 
 def canonical_name(name: str) -> str:
@@ -33,10 +36,11 @@ def resource_labels(value: Any, what: str, role: bool = False) -> dict[str, str]
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise TypeError(f"{what}: labels must map strings to strings, got {key!r}: {item!r}")
-        if key.startswith("prefect."):  # (canonical_label and canonical_name, inlined)
-            key = "fluvial." + key[8:]
-        if item.startswith("prefect.") and key.endswith(".id"):
-            item = "fluvial." + item[8:]
+        # (the prefix tested here, so that the common label costs no call)
+        if key.startswith(PREFECT):
+            key = canonical_label(key)
+        if item.startswith(PREFECT) and key.endswith(".id"):
+            item = canonical_name(item)
         labels[key] = item
     if not labels.get(RESOURCE_ID):
         raise ValueError(f"{what} needs a 'fluvial.resource.id' (or 'prefect.resource.id') label")
